@@ -1,0 +1,3 @@
+from edgeiqa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""Model construction from a TrainConfig: the one path that training and loading share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from edgeiqa.train.backbones import create_backbone
+from edgeiqa.train.config import TrainConfig
+from edgeiqa.train.heads import IQAHead
+from edgeiqa.train.lora import add_lora
+from edgeiqa.train.model import IQAModel
+
+
+def parse_pretrained(value: str | bool) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    low = value.strip().lower()
+    if low in {"", "false", "no", "0", "none"}:
+        return False
+    if low in {"true", "yes", "1", "hub"}:
+        return True
+    return value
+
+
+def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_info: dict[str, Any] | None = None
+                ) -> IQAModel:
+    """Backbone + head (+ LoRA adapters). The backbone's random init is seeded by cfg.seed."""
+    torch.manual_seed(cfg.seed)
+    backbone = create_backbone(cfg.backbone, parse_pretrained(cfg.pretrained if pretrained is None else pretrained),
+                               image_size=cfg.image_size or None)
+    head = IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates))
+    if head_info and head_info.get("hard"):
+        for layer in head.select_layers():
+            layer.harden()
+    if cfg.regime == "lora":
+        add_lora(backbone, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, tuple(cfg.lora_targets))
+    return IQAModel(backbone, head)

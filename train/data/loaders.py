@@ -1,0 +1,1 @@
+"""Loaders for the public IQA datasets (filled in by the dataset registry work)."""

@@ -1,0 +1,93 @@
+"""On-disk cache of frozen-backbone embeddings, so head sweeps skip the backbone entirely.
+
+Keyed by (backbone name, a fingerprint of its weights, preprocessing) for the folder and by
+(absolute path, size, mtime) for each image: change any of them and the entry is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeiqa.runtime.preprocess import load_frame
+from edgeiqa.train.model import IQAModel
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("EDGEIQA_CACHE", Path.home() / ".cache" / "edgeiqa")) / "embeddings"
+
+
+class EmbeddingCache:
+    def __init__(self, model: IQAModel, cache_dir: str | Path | None = None, batch_size: int = 16,
+                 device: str = "cpu") -> None:
+        self.model = model
+        pre = model.preprocess
+        key = json.dumps({"backbone": model.backbone.name, "weights": weights_fingerprint(model.backbone),
+                          "preprocess": pre.to_dict()}, sort_keys=True)
+        self.folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(key.encode()).hexdigest()[:20]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.batch_size, self.device = batch_size, device
+        self._memory: dict[Path, np.ndarray] = {}
+        self.hits = self.misses = 0
+
+    def _entry(self, path: Path) -> Path:
+        st = path.stat()
+        key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        return self.folder / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".npy")
+
+    @torch.no_grad()
+    def _compute(self, paths: list[Path]) -> list[np.ndarray]:
+        pre = self.model.preprocess
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            frames = list(pool.map(lambda p: load_frame(p, pre.height, pre.width, pre.resize, pre.interpolation),
+                                   paths))
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        for i in range(0, len(frames), self.batch_size):
+            batch = torch.from_numpy(np.stack(frames[i:i + self.batch_size])).to(self.device)
+            out += list(self.model.embed(batch).float().cpu().numpy())
+        self.model.train(was_training)
+        return out
+
+    def get(self, paths: list[Path]) -> torch.Tensor:
+        """Embeddings [N, D] for the images, computing and storing only what is not cached."""
+        result: dict[Path, np.ndarray] = {}
+        todo = []
+        for p in paths:
+            if p in self._memory:
+                result[p] = self._memory[p]
+                self.hits += 1
+                continue
+            entry = self._entry(p)
+            if entry.is_file():
+                try:
+                    result[p] = self._memory[p] = np.load(entry)
+                    self.hits += 1
+                    continue
+                except (OSError, ValueError):
+                    entry.unlink(missing_ok=True)  # a torn entry: recompute it
+            todo.append(p)
+        if todo:
+            self.misses += len(todo)
+            for p, emb in zip(todo, self._compute(todo)):
+                entry = self._entry(p)
+                tmp = entry.with_name(entry.name + f".{os.getpid()}.tmp.npy")
+                np.save(tmp, emb)
+                os.replace(tmp, entry)
+                result[p] = self._memory[p] = emb
+        return torch.from_numpy(np.stack([result[p] for p in paths]))

@@ -1,0 +1,67 @@
+"""Regression heads: Linear(D->H) -> act -> Linear(H->H) -> act -> Linear(H->1).
+
+Heads are registered by name; each names its two activations. `gated` is the paper's head
+(PAPER.md): GatedActivation after the first Linear, per-channel PReLU after the second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from edgeiqa.train.activations import ACTIVATIONS, DEFAULT_CANDIDATES, GatedActivation, SelectActivation
+from edgeiqa.train.registry import Registry
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    first: str  # activation after the first Linear
+    second: str  # activation after the second Linear
+
+
+HEADS: Registry[HeadSpec] = Registry("head")
+for _name in ("relu", "gelu", "sigmoid", "tanh", "leaky_relu", "prelu"):
+    HEADS.add(_name, HeadSpec(_name, _name))
+HEADS.add("gated", HeadSpec("gated", "prelu"))
+HEADS.add("select", HeadSpec("select", "select"))
+HEADS.add("b_sig", HeadSpec("sigmoid", "leaky_relu"))  # the paper's "B_Sig" ablation
+
+
+def _make_activation(name: str, channels: int, candidates: tuple[str, ...]) -> nn.Module:
+    if name == "gated":
+        return GatedActivation(channels)
+    if name == "select":
+        return SelectActivation(channels, candidates)
+    factory: Callable[[int], nn.Module] = ACTIVATIONS.get(name)
+    return factory(channels)
+
+
+class IQAHead(nn.Module):
+    def __init__(self, in_dim: int, hidden: int = 512, head: str = "gated",
+                 candidates: tuple[str, ...] = DEFAULT_CANDIDATES) -> None:
+        super().__init__()
+        spec = HEADS.get(head)
+        self.head_name = head
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.act1 = _make_activation(spec.first, hidden, tuple(candidates))
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.act2 = _make_activation(spec.second, hidden, tuple(candidates))
+        self.fc3 = nn.Linear(hidden, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer (what t-SNE plots)."""
+        return self.act2(self.fc2(self.act1(self.fc1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc3(self.features(x)).squeeze(-1)
+
+    def select_layers(self) -> list[SelectActivation]:
+        return [m for m in (self.act1, self.act2) if isinstance(m, SelectActivation)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.head_name, "in_dim": self.fc1.in_features, "hidden": self.fc1.out_features,
+                "candidates": list(getattr(self.act1, "candidates", ()) or getattr(self.act2, "candidates", ())),
+                "hard": all(bool(m.hard) for m in self.select_layers()) if self.select_layers() else None}

@@ -1,0 +1,48 @@
+"""The trainable model: uint8 NHWC frame -> normalise -> backbone -> head -> score.
+
+The model takes the frame exactly as the runtime hands it (uint8, NHWC), so the normalisation
+that training uses is the one export bakes into the graph: nothing to keep in sync by hand.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgeiqa.train.backbones import Backbone, PreprocessConfig
+from edgeiqa.train.heads import IQAHead
+
+
+class Normalize(nn.Module):
+    """uint8 [N,H,W,3] -> float [N,3,H,W], (x/255 - mean) / std, with buffers that export."""
+
+    def __init__(self, pre: PreprocessConfig) -> None:
+        super().__init__()
+        mean = torch.tensor(pre.mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(pre.std, dtype=torch.float32).view(1, 3, 1, 1)
+        # Fold /255 into the scale: one Mul and one Sub in the graph.
+        self.register_buffer("scale", 1.0 / (255.0 * std), persistent=False)
+        self.register_buffer("shift", mean / std, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2).float() * self.scale - self.shift
+
+
+class IQAModel(nn.Module):
+    def __init__(self, backbone: Backbone, head: IQAHead) -> None:
+        super().__init__()
+        self.normalize = Normalize(backbone.preprocess)
+        self.backbone = backbone
+        self.head = head
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return self.backbone.preprocess
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC frames -> pooled embeddings [N, D] (what the frozen regime caches)."""
+        return self.backbone(self.normalize(frames))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC frames -> scores on the training scale [N]."""
+        return self.head(self.embed(frames).float())
