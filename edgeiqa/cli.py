@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("edgeiqa.export.demo", "export", "synthetic data -> train -> export -> score -> bench"),
 }
 
+# What each extra must make importable before a command of it can run.
+_REQUIRES = {"train": ("torch", "timm"), "export": ("torch", "timm", "onnx"), "cpu": ()}
 _HEAVY = {"torch", "timm", "transformers", "peft", "onnx", "onnxscript", "safetensors", "scipy",
           "skimage", "sklearn", "openpyxl", "tqdm", "matplotlib", "yaml", "onnxconverter_common"}
 
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_name, extra, _ = COMMANDS[command]
     try:
+        for required in _REQUIRES[extra]:
+            importlib.import_module(required)
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         root = (err.name or "").split(".")[0]

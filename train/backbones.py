@@ -140,10 +140,16 @@ def create_backbone(name: str, pretrained: bool | str = False, image_size: int |
     try:
         model = timm.create_model(spec.timm_name, pretrained=use_pretrained, num_classes=0, **kwargs)
     except TypeError as err:
-        raise ValueError(f"backbone {name!r} does not accept {sorted(kwargs)}: {err}") from err
+        if "img_size" not in str(err) or "img_size" in spec.kwargs:
+            raise ValueError(f"backbone {name!r} does not accept {sorted(kwargs)}: {err}") from err
+        # CNNs take any resolution: the size only changes the preprocessing.
+        kwargs.pop("img_size")
+        model = timm.create_model(spec.timm_name, pretrained=use_pretrained, num_classes=0, **kwargs)
     cfg = timm.data.resolve_model_data_config(model)
     _, h, w = cfg["input_size"]
-    if "img_size" in kwargs:  # the architecture's own resolution wins over the weights' default
+    if image_size is not None:
+        h = w = image_size
+    elif "img_size" in kwargs:  # the architecture's own resolution wins over the weights' default
         size = kwargs["img_size"]
         h, w = (size, size) if isinstance(size, int) else size
     pre = PreprocessConfig(height=int(h), width=int(w), mean=tuple(map(float, cfg["mean"])),

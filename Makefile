@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine (Python 3.11 + pip): `make demo` and `make test`.
+# Each creates .venv if needed and installs edgeiqa from this checkout with its extras.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install lint clean
+
+$(BIN)/edgeiqa: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[train,export,dev]"
+	touch $(BIN)/edgeiqa
+
+install: $(BIN)/edgeiqa
+
+demo: install
+	$(BIN)/edgeiqa demo --out edgeiqa-demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check edgeiqa runtime train export tests benchmarks
+
+clean:
+	rm -rf $(VENV) edgeiqa-demo .pytest_cache

@@ -1,0 +1,55 @@
+"""Shared fixtures: real image files in real formats, written to tmp_path; no network."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def make_quality_images(folder: Path, n: int = 24, size: int = 40, seed: int = 0) -> list[tuple[str, float, str]]:
+    """Smooth random scenes degraded by noise of increasing strength; MOS falls with the noise."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        ref = f"ref{i % 6}"
+        base_rng = np.random.default_rng(i % 6)
+        low = base_rng.integers(0, 255, (5, 5, 3)).astype(np.uint8)
+        base = np.asarray(Image.fromarray(low).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64)
+        level = (i // 6) / max((n // 6) - 1, 1)
+        img = np.clip(base + rng.normal(0, 60 * level, base.shape), 0, 255).astype(np.uint8)
+        name = f"img_{i:03d}.png"
+        Image.fromarray(img).save(folder / name)
+        rows.append((name, 100.0 * (1 - level) + rng.normal(0, 2), ref))
+    return rows
+
+
+@pytest.fixture
+def csv_dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    rows = make_quality_images(root / "images")
+    with open(root / "data.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "mos", "ref"])
+        w.writerows([(f"images/{n}", f"{m:.3f}", r) for n, m, r in rows])
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEIQA_CACHE", str(tmp_path / "cache"))
+
+
+def train_config(data_root: Path, out: Path, **overrides):
+    from edgeiqa.train.config import TrainConfig
+
+    base = dict(dataset="csv", data_root=str(data_root), csv="data.csv", backbone="tiny-vit", head="gated",
+                hidden=32, epochs=3, batch_size=8, lr=3e-3, out=str(out), seed=8)
+    base.update(overrides)
+    return TrainConfig(**base)

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from edgeiqa.train.metrics import fit_logistic, iqa_metrics, krcc, plcc, rmse, srcc
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_match_scipy_on_random_data(seed):
+    rng = np.random.default_rng(seed)
+    mos = rng.uniform(0, 100, 200)
+    pred = mos + rng.normal(0, 20, 200)
+    assert srcc(pred, mos) == pytest.approx(stats.spearmanr(pred, mos).statistic, abs=1e-12)
+    assert plcc(pred, mos) == pytest.approx(stats.pearsonr(pred, mos).statistic, abs=1e-12)
+    assert krcc(pred, mos) == pytest.approx(stats.kendalltau(pred, mos).statistic, abs=1e-12)
+    assert rmse(pred, mos) == pytest.approx(np.sqrt(np.mean((pred - mos) ** 2)))
+
+
+def test_metrics_match_scipy_with_ties():
+    rng = np.random.default_rng(3)
+    mos = rng.integers(1, 6, 300).astype(float)  # 5 distinct values: many ties
+    pred = np.round(mos + rng.normal(0, 1, 300))
+    assert srcc(pred, mos) == pytest.approx(stats.spearmanr(pred, mos).statistic, abs=1e-12)
+    assert krcc(pred, mos) == pytest.approx(stats.kendalltau(pred, mos).statistic, abs=1e-12)
+
+
+def test_logistic_fit_improves_plcc_on_a_monotone_nonlinearity():
+    x = np.linspace(-3, 3, 100)
+    mos = 1 / (1 + np.exp(-2 * x)) * 100
+    m = iqa_metrics(x, mos)
+    assert m["srcc"] == pytest.approx(1.0)
+    assert m["plcc_fitted"] > m["plcc"]
+    assert m["plcc_fitted"] > 0.999
+    assert np.allclose(fit_logistic(x, mos), mos, atol=0.5)
+
+
+def test_metrics_reject_mismatched_lengths():
+    with pytest.raises(ValueError):
+        iqa_metrics(np.zeros(3), np.zeros(4))
