@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from edgeiqa.train.build import build_model
 from edgeiqa.train.config import TrainConfig
 from edgeiqa.train.losses import iqa_loss

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
-
 from edgeiqa.runtime.errors import ImageDecodeError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 ResizeRule = Literal["squash"]

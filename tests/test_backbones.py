@@ -1,7 +1,6 @@
 import pytest
 import timm
 import torch
-
 from edgeiqa.train.backbones import BACKBONES, create_backbone, resolve_spec
 from edgeiqa.train.registry import UnknownNameError
 

@@ -10,11 +10,10 @@ import numpy as np
 import openpyxl
 import pytest
 from conftest import SHARED
-from scipy.io import savemat
-
 from edgeiqa.train.data.records import DatasetError
 from edgeiqa.train.data.registry import load_dataset
 from edgeiqa.train.data.splits import load_split, make_split, save_split
+from scipy.io import savemat
 
 META = SHARED / "datasets-meta"
 
@@ -175,7 +174,8 @@ def test_real_metadata(tmp_path, name, files, sub, rows, mos_range):
     assert rep.rows == rows and rep.images_missing == 0, rep.text()
     assert 0.0 <= ds.scale.to_train(rep.mos_min) and ds.scale.to_train(rep.mos_max) <= 1.0 + 1e-9
     if mos_range:
-        assert rep.mos_min == pytest.approx(mos_range[0], abs=0.01) and rep.mos_max == pytest.approx(mos_range[1], abs=0.05)
+        assert rep.mos_min == pytest.approx(mos_range[0], abs=0.01)
+        assert rep.mos_max == pytest.approx(mos_range[1], abs=0.05)
 
 
 @pytest.mark.skipif(not META.is_dir(), reason="../shared/datasets-meta not present")

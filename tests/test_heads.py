@@ -1,7 +1,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from edgeiqa.train.activations import GatedActivation, SelectActivation
 from edgeiqa.train.heads import HEADS, IQAHead
 from edgeiqa.train.losses import iqa_loss, pairwise_ranking_loss

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-from scipy import stats
-
 from edgeiqa.train.metrics import fit_logistic, iqa_metrics, krcc, plcc, rmse, srcc
+from scipy import stats
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -5,11 +5,10 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from edgeiqa.train.data.registry import load_dataset
 from edgeiqa.train.data.splits import make_split
 from edgeiqa.train.data.synthetic import DISTORTIONS, build_synthetic
+from PIL import Image
 
 
 def _rows(path):

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import train_config
-from safetensors.torch import load_file
-
 from edgeiqa.train.checkpoint import CheckpointError, load_checkpoint
 from edgeiqa.train.data.records import DatasetError
 from edgeiqa.train.trainer import Trainer, train
+from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,11 +95,10 @@ def test_checkpoint_roundtrip_and_predict_cli(csv_dataset, tmp_path):
     assert lines[0]["path"] == str(img) and isinstance(lines[0]["score"], float)
     assert "error" in lines[1] and "cannot decode" in lines[1]["error"]
     # The CLI's score is the model's, mapped to the MOS scale.
-    from edgeiqa.runtime.preprocess import load_frame
     from edgeiqa.train.data.records import LabelScale
 
     pre = model.preprocess
-    frame = torch.from_numpy(load_frame(img, pre.height, pre.width, pre.resize, pre.interpolation))[None]
+    frame = torch.from_numpy(pre.load(img))[None]
     with torch.no_grad():
         expected = LabelScale.from_dict(cfg["label_scale"]).to_mos(float(model(frame)))
     assert lines[0]["score"] == pytest.approx(expected, abs=1e-4)

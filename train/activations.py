@@ -13,9 +13,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from edgeiqa.train.registry import Registry
+from torch import nn
 
 ACTIVATIONS: Registry[Callable[[int], nn.Module]] = Registry("activation")
 ACTIVATIONS.add("relu", lambda c: nn.ReLU())

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-
 from edgeiqa.train.registry import Registry, UnknownNameError
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,12 @@ class PreprocessConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def load(self, item: Any) -> Any:
+        """Image -> uint8 HxWx3 model input, through the runtime's one preprocessing function."""
+        from edgeiqa.runtime.preprocess import load_frame
+
+        return load_frame(item, self.height, self.width, self.resize, self.interpolation)  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:

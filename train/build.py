@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
 from edgeiqa.train.backbones import create_backbone
 from edgeiqa.train.config import TrainConfig
 from edgeiqa.train.heads import IQAHead
@@ -26,10 +25,16 @@ def parse_pretrained(value: str | bool) -> bool | str:
 
 def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_info: dict[str, Any] | None = None
                 ) -> IQAModel:
-    """Backbone + head (+ LoRA adapters). The backbone's random init is seeded by cfg.seed."""
-    torch.manual_seed(cfg.seed)
+    """Backbone + head (+ LoRA adapters).
+
+    A random-init backbone stands in for pretrained weights, so it is seeded by `backbone_seed`,
+    not by the run's seed: runs over several seeds share one backbone, as they would share one
+    set of pretrained weights (and one embedding cache).
+    """
+    torch.manual_seed(cfg.backbone_seed)
     backbone = create_backbone(cfg.backbone, parse_pretrained(cfg.pretrained if pretrained is None else pretrained),
                                image_size=cfg.image_size or None)
+    torch.manual_seed(cfg.seed)
     head = IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates))
     if head_info and head_info.get("hard"):
         for layer in head.select_layers():

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from edgeiqa.runtime.errors import EdgeIQAError
 from edgeiqa.train.backbones import PreprocessConfig
 from edgeiqa.train.config import TrainConfig

@@ -30,6 +30,7 @@ class TrainConfig:
     backbone: str = "tiny-vit"  # alias (edgeiqa.train.backbones), timm name, or hf:PATH
     pretrained: str = "false"  # true (hub), false (random init), or a local weights path
     image_size: int = 0  # 0 = the backbone's native resolution
+    backbone_seed: int = 0  # random-init backbones (--no-pretrained): the same weights for every --seed
     head: str = "gated"
     hidden: int = 512
     candidates: tuple[str, ...] = ("sigmoid", "relu", "gelu", "tanh", "prelu")  # select head

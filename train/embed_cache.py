@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from edgeiqa.runtime.preprocess import load_frame
 from edgeiqa.train.model import IQAModel
 
 
@@ -53,7 +51,7 @@ class EmbeddingCache:
     def _compute(self, paths: list[Path]) -> list[np.ndarray]:
         pre = self.model.preprocess
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            frames = list(pool.map(lambda p: load_frame(p, pre.height, pre.width, pre.resize, pre.interpolation),
+            frames = list(pool.map(pre.load,
                                    paths))
         was_training = self.model.training
         self.model.eval()

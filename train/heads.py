@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-from torch import nn
-
 from edgeiqa.train.activations import ACTIVATIONS, DEFAULT_CANDIDATES, GatedActivation, SelectActivation
 from edgeiqa.train.registry import Registry
+from torch import nn
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from edgeiqa.train.backbones import Backbone
+from torch import nn
 
 # timm ViTs fuse q, k and v into one `qkv` Linear, so "q/k projections" means that layer there;
 # transformers towers keep separate q_proj / k_proj.

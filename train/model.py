@@ -7,10 +7,9 @@ that training uses is the one export bakes into the graph: nothing to keep in sy
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from edgeiqa.train.backbones import Backbone, PreprocessConfig
 from edgeiqa.train.heads import IQAHead
+from torch import nn
 
 
 class Normalize(nn.Module):

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from edgeiqa.runtime.errors import ImageDecodeError
-from edgeiqa.runtime.preprocess import ImageInput, load_frame
+from edgeiqa.runtime.preprocess import ImageInput
 from edgeiqa.train.checkpoint import load_checkpoint
 from edgeiqa.train.data.records import LabelScale
 
@@ -35,12 +34,13 @@ class CheckpointPredictor:
         return np.array([self.scale.to_mos(float(t)) for t in out])
 
     def predict(self, items: list[ImageInput], batch_size: int = 16) -> list[Prediction]:
-        results = [Prediction(str(it) if isinstance(it, (str, Path)) else f"<{type(it).__name__}>") for it in items]
+        results = [Prediction(str(it) if isinstance(it, (str, Path)) else f"<{type(it).__name__}>")
+                   for it in items]
         ok: list[int] = []
         frames: list[np.ndarray] = []
         for i, item in enumerate(items):
             try:
-                frames.append(load_frame(item, self.pre.height, self.pre.width, self.pre.resize, self.pre.interpolation))
+                frames.append(self.pre.load(item))
                 ok.append(i)
             except ImageDecodeError as err:
                 results[i].error = str(err)

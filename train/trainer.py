@@ -18,14 +18,16 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm.auto import tqdm
-
-from edgeiqa.runtime.preprocess import load_frame
 from edgeiqa.train import distributed as D
 from edgeiqa.train.build import build_model
-from edgeiqa.train.checkpoint import (CheckpointError, atomic_write_json, read_checkpoint_config, replace_folder,
-                                      save_checkpoint, save_weights)
+from edgeiqa.train.checkpoint import (
+    CheckpointError,
+    atomic_write_json,
+    read_checkpoint_config,
+    replace_folder,
+    save_checkpoint,
+    save_weights,
+)
 from edgeiqa.train.config import TrainConfig
 from edgeiqa.train.data.records import IQADataset
 from edgeiqa.train.data.registry import load_dataset
@@ -34,6 +36,8 @@ from edgeiqa.train.embed_cache import EmbeddingCache
 from edgeiqa.train.losses import iqa_loss
 from edgeiqa.train.metrics import iqa_metrics
 from edgeiqa.train.model import IQAModel
+from torch import nn
+from tqdm.auto import tqdm
 
 log = logging.getLogger("edgeiqa.train")
 Callback = Callable[["Trainer", int, dict[str, Any]], None]
@@ -131,7 +135,7 @@ class Trainer:
     def _frames(self, idx: list[int]) -> torch.Tensor:
         pre = self.model.preprocess
         paths = [self.ds.samples[i].path for i in idx]
-        frames = list(self._pool.map(lambda p: load_frame(p, pre.height, pre.width, pre.resize, pre.interpolation),
+        frames = list(self._pool.map(pre.load,
                                      paths))
         return torch.from_numpy(np.stack(frames)).to(self.device)
 

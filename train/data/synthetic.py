@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from edgeiqa.runtime.preprocess import IMAGE_SUFFIXES, decode
 from PIL import Image, ImageEnhance
 from scipy import ndimage
 from tqdm.auto import tqdm
-
-from edgeiqa.runtime.preprocess import IMAGE_SUFFIXES, decode
 
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
 Distortion = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
