@@ -106,11 +106,14 @@ def _parse_bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig,
+                         exclude: frozenset[str] = frozenset()) -> None:
     """One flag per dataclass field, default SUPPRESS so we can tell what the user set."""
     hints = typing.get_type_hints(cls)
     defaults = cls()
     for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
         tp, flag = hints[f.name], "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         kw: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": f.name}

@@ -42,7 +42,8 @@ def rmse(pred: np.ndarray, mos: np.ndarray) -> float:
 
 def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
     """VQEG's monotonic 4-parameter logistic mapping objective scores onto the MOS scale."""
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (np.abs(b4) + 1e-12))) + b2
+    with np.errstate(over="ignore"):  # exp overflow saturates the logistic, which is the intent
+        return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (np.abs(b4) + 1e-12))) + b2
 
 
 def fit_logistic(pred: np.ndarray, mos: np.ndarray) -> np.ndarray:
