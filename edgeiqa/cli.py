@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 # What each extra must make importable before a command of it can run.
 _REQUIRES = {"train": ("torch", "timm"), "export": ("torch", "timm", "onnx"), "cpu": ()}
 _HEAVY = {"torch", "timm", "transformers", "peft", "onnx", "onnxscript", "safetensors", "scipy",
-          "skimage", "sklearn", "openpyxl", "tqdm", "matplotlib", "yaml", "onnxconverter_common"}
+          "skimage", "sklearn", "openpyxl", "tqdm", "matplotlib", "yaml"}
 
 
 def _usage() -> str:

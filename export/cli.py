@@ -1,0 +1,59 @@
+"""`edgeiqa export CHECKPOINT --out BUNDLE`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from edgeiqa.runtime.errors import EdgeIQAError
+
+
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in s.split(","))
+
+
+def main_export(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="edgeiqa export", description="Fold the head, bake preprocessing and write "
+                                "an ONNX (+ TensorRT) bundle with a manifest the runtime checks.")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", required=True, help="bundle folder, e.g. engines/NAME")
+    p.add_argument("--precision", default="fp32", help="comma list of fp32,fp16,int8,int8-dynamic")
+    p.add_argument("--calib", default=None, help="calibration images for int8 (default: training sample)")
+    p.add_argument("--calib-count", type=int, default=64)
+    p.add_argument("--prune", type=float, default=0.0, help="drop (channel, activation) pairs with weight < EPS")
+    p.add_argument("--float-input", action="store_true", help="float NCHW normalised input instead of uint8 NHWC")
+    p.add_argument("--trt", action="store_true", help="also build TensorRT engines (on the target GPU)")
+    p.add_argument("--batch", type=_ints, default=(1, 8, 32), help="TensorRT profile min,opt,max batch")
+    p.add_argument("--triton", default=None, help="also write a Triton model repository here")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from edgeiqa.export.exporter import ExportOptions, export_bundle
+
+    if len(args.batch) != 3:
+        print("edgeiqa export: --batch takes min,opt,max", file=sys.stderr)
+        return 2
+    opts = ExportOptions(precisions=tuple(x.strip() for x in args.precision.split(",") if x.strip()),
+                         calib=args.calib, calib_count=args.calib_count, prune=args.prune,
+                         float_input=args.float_input, trt=args.trt, trt_batch=args.batch, triton=args.triton,
+                         force=args.force)
+    try:
+        res = export_bundle(args.checkpoint, args.out, opts)
+    except EdgeIQAError as err:
+        print(f"edgeiqa export: {err}", file=sys.stderr)
+        return 1
+    m = res.manifest
+    if args.json:
+        print(json.dumps(m, indent=2))
+    else:
+        from edgeiqa.runtime.info import format_manifest
+
+        print(format_manifest(m))
+    print(f"bundle: {res.bundle}")
+    if res.trt_error:
+        print(f"edgeiqa export: --trt: {res.trt_error} (the ONNX bundle was written)", file=sys.stderr)
+        return 3
+    return 0

@@ -1,0 +1,36 @@
+"""The module that becomes the ONNX graph: frame -> normalise -> backbone -> folded head -> MOS."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgeiqa.train.data.records import LabelScale
+from edgeiqa.train.lora import merge_lora
+from edgeiqa.train.model import IQAModel
+
+
+class ScoringGraph(nn.Module):
+    """uint8 NHWC frames (or float NCHW, normalised, with float_input) -> score on the MOS scale.
+
+    The MOS mapping is a Mul and an Add at the end of the graph, so the engine's output is the
+    number a camera shows: firmware needs no table from the manifest to interpret it.
+    """
+
+    def __init__(self, model: IQAModel, head: nn.Module, scale: LabelScale, float_input: bool = False) -> None:
+        super().__init__()
+        self.normalize = model.normalize
+        self.backbone = model.backbone
+        self.head = head
+        self.float_input = float_input
+        self.register_buffer("mos_scale", torch.tensor(scale.hi - scale.lo, dtype=torch.float32), persistent=False)
+        self.register_buffer("mos_offset", torch.tensor(scale.lo, dtype=torch.float32), persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames if self.float_input else self.normalize(frames)
+        return self.head(self.backbone(x)) * self.mos_scale + self.mos_offset
+
+
+def prepare_for_export(model: IQAModel) -> int:
+    """Merge LoRA adapters into the backbone weights (no peft at inference). Returns #merged."""
+    return merge_lora(model.backbone.model)

@@ -1,0 +1,100 @@
+"""Build a TensorRT engine from a prepared ONNX graph (TensorRT 10 / JetPack 6 and 11).
+
+Written against the documented Python API (shared/TENSORRT.md): networks are strongly typed, so
+the engine's precision is the ONNX graph's (an fp16 graph gives fp16 kernels, QDQ gives int8).
+Engines are tied to the GPU and the TensorRT version, so both go into the file name and the
+manifest, and the runtime refuses a mismatch. Needs a GPU; nothing here runs on a CPU box.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeiqa.runtime.bundle import INPUT_NAME
+from edgeiqa.runtime.errors import BackendUnavailableError
+
+
+def tensorrt_available() -> tuple[bool, str]:
+    """(usable, reason): the full builder and a CUDA device are both needed."""
+    try:
+        import tensorrt as trt
+    except ImportError as err:
+        return False, f"TensorRT is not installed ({err}); install it on the target device: pip install 'edgeiqa[trt]'"
+    if not hasattr(trt, "Builder"):
+        return False, "only the lean TensorRT runtime is installed: engines must be built with the full package"
+    try:
+        from edgeiqa.runtime.backends.cuda_utils import device_properties
+
+        device_properties(0)
+    except (ImportError, RuntimeError, BackendUnavailableError) as err:
+        return False, f"no usable CUDA device ({err})"
+    return True, ""
+
+
+class _CapturingLogger:
+    """A trt.ILogger that keeps errors, because parse/build failures are only reported there."""
+
+    def __new__(cls, trt: Any):
+        class Logger(trt.ILogger):
+            def __init__(self) -> None:
+                trt.ILogger.__init__(self)
+                self.errors: list[str] = []
+
+            def log(self, severity: Any, msg: str) -> None:
+                if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+                    self.errors.append(msg)
+
+        return Logger()
+
+
+def engine_file_name(precision: str, compute_capability: str, trt_version: str) -> str:
+    return f"model.{precision}.sm{compute_capability.replace('.', '')}.trt{trt_version}.engine"
+
+
+def build_engine(onnx_path: Path, out_dir: Path, precision: str, height: int, width: int,
+                 batch: tuple[int, int, int] = (1, 8, 32), timing_cache: Path | None = None,
+                 workspace_bytes: int = 4 << 30, float_input: bool = False) -> dict[str, Any]:
+    """Returns the manifest entry of the engine written to out_dir."""
+    import tensorrt as trt
+
+    from edgeiqa.runtime.backends.cuda_utils import device_properties
+
+    ok, reason = tensorrt_available()
+    if not ok:
+        raise BackendUnavailableError(reason)
+    logger = _CapturingLogger(trt)
+    builder = trt.Builder(logger)
+    flags = 0
+    if hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):  # opt-in on 10.x, implicit on 11.x
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)] + logger.errors
+        raise RuntimeError(f"TensorRT could not parse {onnx_path.name}: " + "; ".join(errors[:5]))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    profile = builder.create_optimization_profile()
+    shape = (lambda n: (n, 3, height, width)) if float_input else (lambda n: (n, height, width, 3))
+    lo, opt, hi = batch
+    profile.set_shape(INPUT_NAME, shape(lo), shape(opt), shape(hi))
+    if config.add_optimization_profile(profile) < 0:
+        raise RuntimeError(f"invalid optimisation profile min/opt/max batch {batch}")
+    cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, False)
+    t0 = time.perf_counter()
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError("TensorRT engine build failed: " + "; ".join(logger.errors[:5]))
+    props = device_properties(0)
+    cc = f"{props['major']}.{props['minor']}"
+    name = engine_file_name(precision, cc, trt.__version__)
+    (out_dir / name).write_bytes(memoryview(plan))
+    if timing_cache is not None:
+        timing_cache.write_bytes(memoryview(config.get_timing_cache().serialize()))
+    return {"file": name, "format": "tensorrt", "precision": precision, "tensorrt_version": trt.__version__,
+            "compute_capability": cc, "device_name": props["name"], "batch": {"min": lo, "opt": opt, "max": hi},
+            "source_onnx": onnx_path.name, "build_seconds": round(time.perf_counter() - t0, 1)}

@@ -1,0 +1,36 @@
+"""A Triton Inference Server model repository for a bundle's ONNX model (the path past one box)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME
+
+
+def triton_config(name: str, height: int, width: int, max_batch: int = 32, float_input: bool = False,
+                  platform: str = "onnxruntime_onnx") -> str:
+    dims = f"[ 3, {height}, {width} ]" if float_input else f"[ {height}, {width}, 3 ]"
+    dtype = "TYPE_FP32" if float_input else "TYPE_UINT8"
+    preferred = sorted({b for b in (4, 8, 16, max_batch) if b <= max_batch})
+    # The score is one number per image: Triton wants dims [1] with the batch axis implicit and a
+    # reshape to the scalar the graph really emits.
+    return (f'name: "{name}"\nplatform: "{platform}"\nmax_batch_size: {max_batch}\n'
+            f'input [\n  {{\n    name: "{INPUT_NAME}"\n    data_type: {dtype}\n    dims: {dims}\n  }}\n]\n'
+            f'output [\n  {{\n    name: "{OUTPUT_NAME}"\n    data_type: TYPE_FP32\n    dims: [ 1 ]\n'
+            f'    reshape: {{ shape: [ ] }}\n  }}\n]\n'
+            f'dynamic_batching {{\n  preferred_batch_size: [ {", ".join(map(str, preferred))} ]\n'
+            f'  max_queue_delay_microseconds: 500\n}}\n'
+            f'instance_group [\n  {{\n    count: 1\n    kind: KIND_AUTO\n  }}\n]\n')
+
+
+def write_triton_repository(repo: Path, name: str, onnx_file: Path, height: int, width: int, max_batch: int = 32,
+                            float_input: bool = False) -> Path:
+    model_dir = repo / name
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(onnx_file, model_dir / "1" / "model.onnx")
+    data = Path(str(onnx_file) + ".data")
+    if data.exists():
+        shutil.copy2(data, model_dir / "1" / data.name)
+    (model_dir / "config.pbtxt").write_text(triton_config(name, height, width, max_batch, float_input))
+    return model_dir

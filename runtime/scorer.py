@@ -1,0 +1,141 @@
+"""The runtime's public face: load a bundle, score images. No torch anywhere below this."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Literal, Sequence
+
+import numpy as np
+
+from edgeiqa.runtime.backends.base import Backend
+from edgeiqa.runtime.bundle import Bundle, load_bundle
+from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError
+from edgeiqa.runtime.pipeline import prefetch_batches
+from edgeiqa.runtime.preprocess import ImageInput, load_frame
+
+BackendName = Literal["auto", "onnxruntime", "tensorrt"]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """One input's outcome: a score on the bundle's MOS scale, or why there is none."""
+
+    source: str
+    score: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.source, "score": self.score} if self.ok else {"path": self.source, "error": self.error}
+
+
+def _describe_item(item: ImageInput, index: int) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    return f"<{type(item).__name__} #{index}>"
+
+
+class Scorer:
+    def __init__(self, bundle: Bundle, backend: Backend) -> None:
+        self.bundle = bundle
+        self.backend = backend
+        inp = bundle.input
+        self.height, self.width = int(inp["height"]), int(inp["width"])
+        self.float_input = inp["dtype"] != "uint8"
+        self.resize_rule, self.interpolation = inp.get("resize", "squash"), inp.get("interpolation", "bilinear")
+        self._mean = np.asarray(inp["mean"], np.float32).reshape(1, 3, 1, 1)
+        self._std = np.asarray(inp["std"], np.float32).reshape(1, 3, 1, 1)
+
+    @classmethod
+    def load(cls, bundle: str | Path, backend: BackendName = "auto", device: str = "auto",
+             precision: str | None = None, threads: int = 0, cuda_graph: bool = False, verify: bool = True
+             ) -> Scorer:
+        """Open a bundle on the best (or the named) backend.
+
+        backend="auto" picks TensorRT only when the library, a GPU and an engine built for this
+        GPU and TensorRT version are all present; otherwise ONNX Runtime.
+        """
+        b = load_bundle(bundle, verify=verify)
+        if backend not in ("auto", "onnxruntime", "tensorrt"):
+            raise ValueError(f"unknown backend {backend!r}: auto, onnxruntime or tensorrt")
+        if backend in ("auto", "tensorrt") and device != "cpu" and b.find("tensorrt"):
+            from edgeiqa.runtime.backends import tensorrt_backend
+
+            if backend == "tensorrt" or tensorrt_backend.available():
+                try:
+                    dev = int(device.split(":")[1]) if device.startswith("cuda:") else 0
+                    return cls(b, tensorrt_backend.TensorRTBackend(b, precision, dev, cuda_graph))
+                except (BackendUnavailableError, BundleError):
+                    if backend == "tensorrt":
+                        raise
+        if backend == "tensorrt":
+            if not b.find("tensorrt"):
+                raise BundleError(f"{b.path} has no TensorRT engine; build one on the target device with "
+                                  "`edgeiqa export CHECKPOINT --out BUNDLE --trt`")
+            raise BackendUnavailableError("TensorRT backend asked for, but TensorRT or a CUDA device is missing")
+        from edgeiqa.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        entries = b.find("onnx", precision or "fp32")
+        if not entries:
+            have = ", ".join(sorted({m.precision for m in b.find("onnx")})) or "none"
+            raise BundleError(f"{b.path} has no ONNX model of precision {precision or 'fp32'} (has: {have}); "
+                              "re-export with --precision")
+        return cls(b, OnnxRuntimeBackend(b, entries[0], device, threads))
+
+    # -- scoring ----------------------------------------------------------------------------
+    def _model_input(self, frames: np.ndarray) -> np.ndarray:
+        if not self.float_input:
+            return frames
+        x = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        return (x - self._mean) / self._std
+
+    def score_array(self, frames: np.ndarray) -> np.ndarray:
+        """Firmware fast path: uint8 [N, H, W, 3] at the model's resolution, no decode, no resize."""
+        frames = np.asarray(frames)
+        expected = (self.height, self.width, 3)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != expected:
+            raise ValueError(f"score_array takes uint8 [N, {self.height}, {self.width}, 3]; got {frames.dtype} "
+                             f"{list(frames.shape)} (use score() to decode and resize)")
+        if len(frames) == 0:
+            return np.zeros((0,), np.float32)
+        return np.asarray(self.backend.run(self._model_input(np.ascontiguousarray(frames))), np.float32)
+
+    def load_frame(self, item: ImageInput) -> np.ndarray:
+        return load_frame(item, self.height, self.width, self.resize_rule, self.interpolation)  # type: ignore[arg-type]
+
+    def iter_scores(self, items: Sequence[ImageInput], batch_size: int = 16, workers: int | None = None
+                    ) -> Iterator[ScoreResult]:
+        """Score in order, decoding the next batch while this one runs; unreadable items get errors."""
+        for start, loaded in prefetch_batches(items, self.load_frame, batch_size, workers):
+            good = [(i, f) for i, f in enumerate(loaded) if isinstance(f, np.ndarray)]
+            scores = self.score_array(np.stack([f for _, f in good])) if good else np.zeros(0)
+            by_index = {i: float(s) for (i, _), s in zip(good, scores)}
+            for i, f in enumerate(loaded):
+                name = _describe_item(items[start + i], start + i)
+                if i in by_index and np.isfinite(by_index[i]):
+                    yield ScoreResult(name, by_index[i])
+                elif i in by_index:
+                    yield ScoreResult(name, error="the model returned a non-finite score")
+                else:
+                    yield ScoreResult(name, error=str(f))
+
+    def score(self, items: ImageInput | Sequence[ImageInput], batch_size: int = 16, workers: int | None = None
+              ) -> list[ScoreResult]:
+        """Paths, bytes, PIL images or uint8 HxWx3 arrays (or one of them) -> one result each."""
+        if isinstance(items, (str, os.PathLike, bytes, bytearray)) or not isinstance(items, Sequence):
+            if isinstance(items, np.ndarray) and items.ndim == 4:
+                items = list(items)
+            else:
+                items = [items]  # type: ignore[list-item]
+        return list(self.iter_scores(list(items), batch_size, workers))
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.backend.describe(), "bundle": str(self.bundle.path), "input": f"{self.height}x{self.width}"}
+
+
+__all__ = ["ImageDecodeError", "ScoreResult", "Scorer"]
