@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from edgeiqa import __version__
 from edgeiqa.export.fold import fold_head, measure_on
 from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
@@ -30,6 +28,8 @@ from edgeiqa.runtime.preprocess import find_images
 from edgeiqa.train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
 from edgeiqa.train.data.records import LabelScale
 from edgeiqa.train.registry import UnknownNameError
+
+from edgeiqa import __version__
 
 log = logging.getLogger("edgeiqa.export")
 MIN_CALIBRATION_IMAGES = 8

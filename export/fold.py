@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
-
 from edgeiqa.train.activations import Candidate, GatedActivation, SelectActivation, apply_candidate
 from edgeiqa.train.heads import IQAHead
+from torch import nn
 
 _MIXTURES = (GatedActivation, SelectActivation)
 

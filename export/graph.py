@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from edgeiqa.train.data.records import LabelScale
 from edgeiqa.train.lora import merge_lora
 from edgeiqa.train.model import IQAModel
+from torch import nn
 
 
 class ScoringGraph(nn.Module):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger("edgeiqa.export")

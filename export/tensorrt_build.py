@@ -58,7 +58,6 @@ def build_engine(onnx_path: Path, out_dir: Path, precision: str, height: int, wi
                  workspace_bytes: int = 4 << 30, float_input: bool = False) -> dict[str, Any]:
     """Returns the manifest entry of the engine written to out_dir."""
     import tensorrt as trt
-
     from edgeiqa.runtime.backends.cuda_utils import device_properties
 
     ok, reason = tensorrt_available()

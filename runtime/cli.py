@@ -48,7 +48,8 @@ def main_score(argv: list[str]) -> int:
         if args.json:
             print(json.dumps(r.to_dict()), flush=True)
         else:
-            print(f"{r.score:8.2f}  {r.source}" if r.ok else f"{'error':>8}  {r.source}: {r.error}", flush=True)
+            error = (r.error or "").removeprefix(f"{r.source}: ")
+            print(f"{r.score:8.2f}  {r.source}" if r.ok else f"{'error':>8}  {r.source}: {error}", flush=True)
     if not args.json:
         print(f"{n_ok} scored, {n_bad} failed", file=sys.stderr)
     if n_ok == 0:

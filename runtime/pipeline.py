@@ -11,7 +11,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
-
 from edgeiqa.runtime.errors import ImageDecodeError
 
 T = TypeVar("T")

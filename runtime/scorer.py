@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
-
 from edgeiqa.runtime.backends.base import Backend
 from edgeiqa.runtime.bundle import Bundle, load_bundle
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError

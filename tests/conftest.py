@@ -53,3 +53,23 @@ def train_config(data_root: Path, out: Path, **overrides):
                 hidden=32, epochs=3, batch_size=8, lr=3e-3, out=str(out), seed=8)
     base.update(overrides)
     return TrainConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """(dataset root, checkpoint) of a tiny select-head model, trained once per session."""
+    from bundles import train_checkpoint, write_dataset
+
+    base = tmp_path_factory.mktemp("trained")
+    root = write_dataset(base / "data")
+    return root, train_checkpoint(root, base / "ckpt")
+
+
+@pytest.fixture(scope="session")
+def bundle(trained, tmp_path_factory) -> Path:
+    """An exported fp32 + int8 bundle of `trained`."""
+    from edgeiqa.export.exporter import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    export_bundle(trained[1], out, ExportOptions(precisions=("fp32", "fp16", "int8", "int8-dynamic")))
+    return out

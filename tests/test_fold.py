@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from edgeiqa.export.fold import GroupedActivation, fold_head, measure_on
 from edgeiqa.train.heads import HEADS, IQAHead
 

@@ -10,7 +10,6 @@ import ctypes
 from typing import Any
 
 import numpy as np
-
 from edgeiqa.runtime.errors import BackendUnavailableError
 
 

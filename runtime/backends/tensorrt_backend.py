@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from edgeiqa.runtime.backends.cuda_utils import HostDeviceBuffer, Stream, cuda_call, device_properties
 from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError

@@ -1,0 +1,175 @@
+"""Export: the bundle against the PyTorch checkpoint, every precision, and every refusal."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from edgeiqa.export.exporter import ExportError, ExportOptions, export_bundle
+from edgeiqa.runtime.bundle import INPUT_NAME, load_bundle
+
+EDGEIQA = [sys.executable, "-m", "edgeiqa"]
+
+
+def _predict(checkpoint: Path, images: list[Path]) -> dict[str, float]:
+    out = subprocess.run([*EDGEIQA, "predict", str(checkpoint), *map(str, images), "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return {d["path"]: d["score"] for d in map(json.loads, out.stdout.strip().splitlines())}
+
+
+def _ort_scores(onnx_path: Path, frames: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {INPUT_NAME: frames})[0]
+
+
+def test_fp32_onnx_matches_predict_on_image_files(trained, bundle):
+    root, ckpt = trained
+    images = sorted((root / "images").glob("*.png"))[:10]
+    expected = _predict(ckpt, images)
+    b = load_bundle(bundle)
+    from edgeiqa.runtime.preprocess import load_frame
+
+    frames = np.stack([load_frame(p, b.height, b.width, b.input["resize"], b.input["interpolation"]) for p in images])
+    got = _ort_scores(bundle / "model.fp32.onnx", frames)
+    lo, hi = b.manifest["score"]["scale"]["lo"], b.manifest["score"]["scale"]["hi"]
+    for p, s in zip(images, got):
+        assert (s - lo) / (hi - lo) == pytest.approx((expected[str(p)] - lo) / (hi - lo), abs=1e-4)
+
+
+def test_manifest_contract(bundle):
+    m = load_bundle(bundle).manifest
+    assert m["input"]["dtype"] == "uint8" and m["input"]["layout"] == "NHWC" and m["input"]["normalization_baked"]
+    assert m["fold"]["max_abs_diff_random"] <= 1e-5 and m["fold"]["max_abs_diff_real"] <= 1e-5
+    precisions = {e["precision"]: e for e in m["models"]}
+    assert set(precisions) == {"fp32", "fp16", "int8", "int8-dynamic"}
+    assert precisions["fp32"]["error_vs_pytorch"]["max_abs"] < 1e-2  # on the 0-100 MOS scale
+    for p in ("fp16", "int8", "int8-dynamic"):
+        assert np.isfinite(precisions[p]["error_vs_fp32"]["max_abs"])
+    assert "QuantizeLinear" not in precisions["fp32"]["ops"]
+    assert set(m["files"]) == {e["file"] for e in m["models"]}
+    for key in ("tools", "metrics", "score", "output", "schema_version"):
+        assert key in m
+    # The folded select head is Gemm -> Split -> one activation per group -> Concat -> Gemm.
+    assert {"Gemm", "Split", "Concat"} <= set(precisions["fp32"]["ops"])
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-dynamic"])
+def test_reduced_precisions_run_in_onnxruntime(bundle, precision):
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    a = _ort_scores(bundle / "model.fp32.onnx", frames)
+    b = _ort_scores(bundle / f"model.{precision}.onnx", frames)
+    assert b.shape == (3,) and np.all(np.isfinite(b))
+    assert np.abs(a - b).max() < 10.0  # on the 0-100 scale: close, not identical
+
+
+def test_int8_qdq_graph_is_explicitly_quantised(bundle):
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(bundle / "model.int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
+def test_float_input_bundle_scores_like_the_uint8_one(trained, bundle, tmp_path):
+    from edgeiqa.runtime import Scorer
+
+    export_bundle(trained[1], tmp_path / "f", ExportOptions(float_input=True))
+    images = sorted((trained[0] / "images").glob("*.png"))[:6]
+    a = [r.score for r in Scorer.load(bundle).score(images)]
+    b = [r.score for r in Scorer.load(tmp_path / "f").score(images)]
+    assert np.allclose(a, b, atol=1e-3)
+    assert load_bundle(tmp_path / "f").input["layout"] == "NCHW"
+
+
+def test_lora_checkpoint_exports_merged(tmp_path):
+    import onnx
+    from bundles import train_checkpoint, write_dataset
+
+    root = write_dataset(tmp_path / "d")
+    ckpt = train_checkpoint(root, tmp_path / "lora", regime="lora", head="gated", epochs=2, lr=1e-2)
+    res = export_bundle(ckpt, tmp_path / "b")
+    assert any("merged" in n for n in res.manifest["notes"])
+    names = [i.name for i in onnx.load(str(tmp_path / "b/model.fp32.onnx")).graph.initializer]
+    assert not any("lora" in n for n in names)
+    images = sorted((root / "images").glob("*.png"))[:4]
+    expected = _predict(ckpt, images)
+    from edgeiqa.runtime import Scorer
+
+    got = Scorer.load(tmp_path / "b").score(images)
+    for p, r in zip(images, got):
+        assert r.score == pytest.approx(expected[str(p)], abs=1e-2)
+
+
+def test_existing_bundle_is_refused_without_force(trained, bundle, tmp_path):
+    out = tmp_path / "b"
+    shutil.copytree(bundle, out)
+    with pytest.raises(ExportError, match="already holds a bundle.*--force"):
+        export_bundle(trained[1], out)
+    export_bundle(trained[1], out, ExportOptions(force=True))
+    assert {e["precision"] for e in load_bundle(out).manifest["models"]} == {"fp32"}
+
+
+def test_unreadable_calibration_images_fail_without_a_half_written_bundle(trained, tmp_path):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(12):
+        (calib / f"{i}.jpg").write_bytes(b"\xff\xd8\xff garbage" if i % 4 else b"")
+    out = tmp_path / "b"
+    with pytest.raises(ExportError, match="at least 8 readable images.*12 unreadable"):
+        export_bundle(trained[1], out, ExportOptions(precisions=("fp32", "int8"), calib=str(calib)))
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".b.")]
+
+
+def test_bad_checkpoints_get_clear_messages(trained, tmp_path):
+    res = subprocess.run([*EDGEIQA, "export", str(tmp_path / "nope"), "--out", str(tmp_path / "b")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "not found" in res.stderr and "Traceback" not in res.stderr
+    bad = tmp_path / "ckpt"
+    shutil.copytree(trained[1], bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["head"]["name"] = "swishy"
+    cfg["train"]["head"] = "swishy"
+    (bad / "config.json").write_text(json.dumps(cfg))
+    res = subprocess.run([*EDGEIQA, "export", str(bad), "--out", str(tmp_path / "b")], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 1 and "unknown head 'swishy'" in res.stderr and "Traceback" not in res.stderr
+    shutil.copy2(trained[1] / "config.json", bad / "config.json")
+    (bad / "model.safetensors").write_bytes(b"\x00" * 64)
+    res = subprocess.run([*EDGEIQA, "export", str(bad), "--out", str(tmp_path / "b")], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 1 and "sha256" in res.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_trt_without_tensorrt_says_so_and_still_writes_the_onnx_bundle(trained, tmp_path):
+    res = subprocess.run([*EDGEIQA, "export", str(trained[1]), "--out", str(tmp_path / "b"), "--trt"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 3
+    assert "--trt" in res.stderr and ("TensorRT" in res.stderr or "CUDA" in res.stderr)
+    assert load_bundle(tmp_path / "b").find("onnx", "fp32")
+
+
+def test_triton_repository_parses_as_a_model_config(trained, tmp_path):
+    pb = pytest.importorskip("tritonclient.grpc.model_config_pb2")
+    from google.protobuf import text_format
+
+    export_bundle(trained[1], tmp_path / "b", ExportOptions(triton=str(tmp_path / "repo")))
+    (model_dir,) = list((tmp_path / "repo").iterdir())
+    cfg = text_format.Parse((model_dir / "config.pbtxt").read_text(), pb.ModelConfig())
+    assert cfg.platform == "onnxruntime_onnx" and cfg.max_batch_size == 32
+    assert cfg.input[0].name == INPUT_NAME and list(cfg.input[0].dims) == [32, 32, 3]
+    assert cfg.input[0].data_type == pb.TYPE_UINT8 and cfg.output[0].data_type == pb.TYPE_FP32
+    assert list(cfg.output[0].reshape.shape) == [] and cfg.dynamic_batching.preferred_batch_size
+    sess = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].name == INPUT_NAME
+
+
+def test_prune_reports_its_cost(trained, tmp_path):
+    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(prune=0.3))
+    fold = res.manifest["fold"]
+    assert fold["prune_eps"] == 0.3 and np.isfinite(fold["max_abs_diff_real"])
