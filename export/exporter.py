@@ -63,7 +63,7 @@ class ExportResult:
 
 
 def _load(checkpoint: Path) -> tuple[Any, dict[str, Any]]:
-    cfg = read_checkpoint_config(checkpoint)
+    read_checkpoint_config(checkpoint)  # format/version errors first, with their own message
     try:
         return load_checkpoint(checkpoint)
     except UnknownNameError as err:
@@ -120,7 +120,9 @@ def _tool_versions() -> dict[str, str]:
 
 def _score_error(ref: np.ndarray, other: np.ndarray) -> dict[str, float]:
     d = np.abs(ref.astype(np.float64) - other.astype(np.float64))
-    return {"max_abs": float(d.max()) if d.size else float("nan"), "mean_abs": float(d.mean()) if d.size else float("nan")}
+    if not d.size:
+        return {"max_abs": float("nan"), "mean_abs": float("nan")}
+    return {"max_abs": float(d.max()), "mean_abs": float(d.mean())}
 
 
 def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOptions | None = None) -> ExportResult:

@@ -39,9 +39,9 @@ def main_score(argv: list[str]) -> int:
         return EXIT_NOTHING_RAN
     n_ok = n_bad = 0
     if not args.json:
+        scale = scorer.bundle.manifest["score"]["scale"]
         print(f"{'score':>8}  path   ({scorer.backend.name} {scorer.backend.precision}, "
-              f"MOS {scorer.bundle.manifest['score']['scale']['lo']:g}..{scorer.bundle.manifest['score']['scale']['hi']:g}"
-              ", higher is better)")
+              f"MOS {scale['lo']:g}..{scale['hi']:g}, higher is better)")
     for r in scorer.iter_scores([str(f) for f in files], args.batch, args.workers):
         n_ok += r.ok
         n_bad += not r.ok

@@ -93,7 +93,8 @@ class HostDeviceBuffer:
             self.host_ptr = cuda_call(self.cudart.cudaMallocHost(self.nbytes))
             self.device_ptr = cuda_call(self.cudart.cudaMalloc(self.nbytes))
         ctype = np.ctypeslib.as_ctypes_type(self.dtype)
-        flat = np.ctypeslib.as_array(ctypes.cast(int(self.host_ptr), ctypes.POINTER(ctype)), (self.nbytes // self.dtype.itemsize,))
+        pointer = ctypes.cast(int(self.host_ptr), ctypes.POINTER(ctype))
+        flat = np.ctypeslib.as_array(pointer, (self.nbytes // self.dtype.itemsize,))
         self.host = flat.reshape(shape)
 
     def to_device(self, stream: Stream, nbytes: int | None = None) -> None:
