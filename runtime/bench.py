@@ -1,0 +1,207 @@
+"""Latency and throughput of a bundle: model-only and end-to-end, per backend / precision / batch.
+
+Every row is measured in one process, side by side, so ratios between rows are meaningful on a
+noisy shared machine; absolute numbers are the machine's. Inputs are fresh random frames (never
+zeros, which some kernels shortcut), rotated among several sets; timing waits for the backend's
+own synchronisation.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from edgeiqa.runtime.errors import EdgeIQAError
+
+
+@dataclass
+class BenchRow:
+    backend: str
+    precision: str
+    batch: int
+    mode: str  # "model" (pre-decoded uint8 frames) or "end_to_end" (JPEG files through the pipeline)
+    throughput: float = float("nan")  # images / second
+    p50_ms: float = float("nan")  # per-batch latency
+    p90_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    mean_ms: float = float("nan")
+    iterations: int = 0
+    peak_rss_mb: float = float("nan")
+    ratio_to_eager: float | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    """p50/p90/p99 and mean in milliseconds (linear interpolation between order statistics)."""
+    if not samples_s:
+        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "mean_ms": float("nan")}
+    ms = np.asarray(samples_s, np.float64) * 1e3
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "mean_ms": float(ms.mean())}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def time_calls(fn: Callable[[np.ndarray], Any], inputs: list[np.ndarray], warmup: int, iters: int,
+               min_seconds: float, sync: Callable[[], None]) -> list[float]:
+    for i in range(warmup):
+        fn(inputs[i % len(inputs)])
+    sync()
+    times: list[float] = []
+    start = time.perf_counter()
+    i = 0
+    while i < iters or (time.perf_counter() - start < min_seconds and i < 50 * iters):
+        x = inputs[i % len(inputs)]
+        t0 = time.perf_counter()
+        fn(x)
+        sync()
+        times.append(time.perf_counter() - t0)
+        i += 1
+    return times
+
+
+def random_inputs(batch: int, shape: tuple[int, ...], sets: int = 4, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(1, 256, (batch, *shape), dtype=np.uint8) for _ in range(sets)]
+
+
+def make_jpegs(folder: Path, n: int, size: tuple[int, int] = (1024, 768), seed: int = 0) -> list[Path]:
+    """Camera-like JPEGs: smooth random scenes plus sensor noise, at a typical photo size."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        low = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize(size, Image.Resampling.BICUBIC)
+        arr = np.clip(np.asarray(low, np.float32) + rng.normal(0, 6, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+        p = folder / f"frame_{i:04d}.jpg"
+        Image.fromarray(arr).save(p, quality=90)
+        paths.append(p)
+    return paths
+
+
+@dataclass
+class BenchConfig:
+    batches: tuple[int, ...] = (1, 8, 32)
+    warmup: int = 3
+    iters: int = 20
+    min_seconds: float = 1.0
+    end_to_end: bool = True
+    e2e_images: int = 64
+    images: str | None = None
+
+
+def bench_scorer(scorer: Any, cfg: BenchConfig, jpegs: list[Path]) -> list[BenchRow]:
+    rows = []
+    shape = (scorer.height, scorer.width, 3)
+    be = scorer.backend
+    for b in cfg.batches:
+        row = BenchRow(be.name, be.precision, b, "model", details=be.describe())
+        try:
+            times = time_calls(scorer.score_array, random_inputs(b, shape), cfg.warmup, cfg.iters, cfg.min_seconds,
+                               be.synchronize)
+            row.__dict__.update(percentiles(times), throughput=b / statistics.fmean(times), iterations=len(times))
+        except (EdgeIQAError, RuntimeError, ValueError, MemoryError) as err:
+            row.error = f"{type(err).__name__}: {err}"
+        row.peak_rss_mb = peak_rss_mb()
+        rows.append(row)
+        if cfg.end_to_end and jpegs:
+            rows.append(bench_end_to_end(scorer, jpegs, b, cfg))
+    return rows
+
+
+def bench_end_to_end(scorer: Any, jpegs: list[Path], batch: int, cfg: BenchConfig) -> BenchRow:
+    be = scorer.backend
+    row = BenchRow(be.name, be.precision, batch, "end_to_end", details={**be.describe(), "images": len(jpegs)})
+    try:
+        list(scorer.iter_scores(jpegs[: max(batch, 2)], batch))  # warm-up (thread pool, caches)
+        n_runs = max(1, min(3, cfg.iters // 5))
+        per_batch: list[float] = []
+        total_images, total_time = 0, 0.0
+        for _ in range(n_runs):
+            t0 = last = time.perf_counter()
+            for k, _result in enumerate(scorer.iter_scores(jpegs, batch), start=1):
+                if k % batch == 0 or k == len(jpegs):
+                    now = time.perf_counter()
+                    per_batch.append(now - last)
+                    last = now
+            total_time += time.perf_counter() - t0
+            total_images += len(jpegs)
+        row.__dict__.update(percentiles(per_batch), throughput=total_images / total_time, iterations=len(per_batch))
+    except (EdgeIQAError, RuntimeError, ValueError, MemoryError) as err:
+        row.error = f"{type(err).__name__}: {err}"
+    row.peak_rss_mb = peak_rss_mb()
+    return row
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
+                            "processor": _cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+        info["onnxruntime_providers"] = onnxruntime.get_available_providers()
+    except ImportError:
+        pass
+    for mod in ("numpy", "PIL", "torch", "tensorrt"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{k: p.get(k) for k in ("internal_api", "num_threads", "architecture")} for p in threadpool_info()]
+    except ImportError:
+        pass
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def jpeg_set(cfg: BenchConfig) -> tuple[list[Path], tempfile.TemporaryDirectory | None]:
+    if not cfg.end_to_end:
+        return [], None
+    if cfg.images:
+        from edgeiqa.runtime.preprocess import find_images
+
+        return find_images([cfg.images])[: cfg.e2e_images], None
+    tmp = tempfile.TemporaryDirectory(prefix="edgeiqa-bench-")
+    return make_jpegs(Path(tmp.name), cfg.e2e_images), tmp
+
+
+def add_ratios(rows: list[BenchRow]) -> None:
+    """ratio_to_eager = throughput / PyTorch eager fp32 throughput at the same batch and mode."""
+    base = {(r.batch, r.mode): r.throughput for r in rows if r.backend == "torch-eager" and r.precision == "fp32"
+            and r.error is None}
+    for r in rows:
+        ref = base.get((r.batch, r.mode))
+        if ref and r.error is None:
+            r.ratio_to_eager = r.throughput / ref

@@ -1,0 +1,152 @@
+"""`edgeiqa bench`: the numbers a user needs to prove latency on their own hardware."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgeiqa.runtime.bench import BenchConfig, BenchRow, add_ratios, bench_scorer, jpeg_set, machine_info
+from edgeiqa.runtime.errors import EdgeIQAError
+
+
+def _list(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def run_bench(bundle: str, backends: list[str], precisions: list[str], cfg: BenchConfig, threads: int = 0,
+              baseline: str | None = None, checkpoint: str | None = None, device: str = "auto") -> dict[str, Any]:
+    from edgeiqa.runtime.bundle import load_bundle
+    from edgeiqa.runtime.scorer import Scorer
+
+    b = load_bundle(bundle)
+    jpegs, tmp = jpeg_set(cfg)
+    rows: list[BenchRow] = []
+    try:
+        if baseline == "torch":
+            rows += _eager_rows(b, checkpoint or b.manifest.get("source_checkpoint", ""), cfg, jpegs, device)
+        for backend in backends:
+            for precision in precisions:
+                try:
+                    scorer = Scorer.load(b.path, backend, device, precision, threads, verify=False)  # type: ignore
+                except (EdgeIQAError, ValueError) as err:
+                    rows += [BenchRow(backend, precision, bs, "model", error=str(err)) for bs in cfg.batches]
+                    continue
+                rows += bench_scorer(scorer, cfg, jpegs)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    add_ratios(rows)
+    return {"bundle": str(b.path), "model": b.manifest.get("model"), "input": f"{b.height}x{b.width}",
+            "machine": machine_info(), "threads": threads or "library default", "rows": [r.to_dict() for r in rows]}
+
+
+def _eager_rows(bundle: Any, checkpoint: str, cfg: BenchConfig, jpegs: list[Path], device: str) -> list[BenchRow]:
+    """PyTorch eager fp32 (+ bf16 autocast) of the bundle's source checkpoint, in this same run."""
+    from edgeiqa.runtime.scorer import Scorer
+
+    try:
+        from edgeiqa.train.eager_backend import TorchEagerBackend
+    except ImportError as err:
+        return [BenchRow("torch-eager", "fp32", bs, "model", error=f"needs the train extra: {err}")
+                for bs in cfg.batches]
+    dev = "cuda" if device.startswith("cuda") else "cpu"
+    rows: list[BenchRow] = []
+    for precision in ("fp32", "bf16") + (("fp16",) if dev == "cuda" else ()):
+        try:
+            backend = TorchEagerBackend(checkpoint, precision, dev)
+        except (EdgeIQAError, ValueError, RuntimeError, OSError) as err:
+            rows += [BenchRow("torch-eager", precision, bs, "model", error=str(err)) for bs in cfg.batches]
+            continue
+        rows += bench_scorer(Scorer(bundle, backend), cfg, jpegs)
+    return rows
+
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = [f"{'backend':<13} {'prec':<12} {'batch':>5} {'mode':<10} {'img/s':>9} {'p50 ms':>9} {'p90 ms':>9} "
+             f"{'p99 ms':>9} {'x eager':>8} {'RSS MB':>7}"]
+    for r in result["rows"]:
+        if r["error"]:
+            lines.append(f"{r['backend']:<13} {r['precision']:<12} {r['batch']:>5} {r['mode']:<10} error: {r['error']}")
+            continue
+        ratio = f"{r['ratio_to_eager']:.2f}" if r["ratio_to_eager"] else "-"
+        lines.append(f"{r['backend']:<13} {r['precision']:<12} {r['batch']:>5} {r['mode']:<10} {r['throughput']:>9.2f} "
+                     f"{r['p50_ms']:>9.2f} {r['p90_ms']:>9.2f} {r['p99_ms']:>9.2f} {ratio:>8} {r['peak_rss_mb']:>7.0f}")
+    m = result["machine"]
+    lines.append(f"machine: {m.get('processor')} x{m.get('cpu_count')}, onnxruntime {m.get('onnxruntime', '-')}, "
+                 f"threads {result['threads']}")
+    return "\n".join(lines)
+
+
+def write_plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["rows"] if not r["error"]]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        series.setdefault((r["backend"], r["precision"], r["mode"]), []).append(r)
+    for (backend, precision, mode), rs in sorted(series.items()):
+        rs = sorted(rs, key=lambda r: r["batch"])
+        ax1.plot([r["batch"] for r in rs], [r["throughput"] for r in rs], marker="o",
+                 linestyle="-" if mode == "model" else "--", label=f"{backend} {precision} {mode}")
+    ax1.set_xscale("log", base=2)
+    ax1.set_xlabel("batch")
+    ax1.set_ylabel("images / s")
+    ax1.set_title(f"throughput ({result['input']}, {result['machine'].get('processor', '')[:40]})", fontsize=9)
+    ax1.legend(fontsize=7)
+    b1 = [r for r in rows if r["batch"] == 1 and r["mode"] == "model"]
+    labels = [f"{r['backend']}\n{r['precision']}" for r in b1]
+    for i, r in enumerate(b1):
+        ax2.plot([i, i, i], [r["p50_ms"], r["p90_ms"], r["p99_ms"]], marker="_", markersize=18, color="k")
+        ax2.bar(i, r["mean_ms"], alpha=0.4)
+    ax2.set_xticks(range(len(b1)))
+    ax2.set_xticklabels(labels, fontsize=7)
+    ax2.set_ylabel("ms per image (batch 1): bar mean, ticks p50/p90/p99")
+    ax2.set_title("latency at batch 1, model only", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main_bench(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="edgeiqa bench", description="Latency p50/p90/p99 and throughput per backend, "
+                                "precision and batch; model-only and end-to-end (JPEG decode + resize included).")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--backend", default="onnxruntime", help="comma list: onnxruntime,tensorrt")
+    p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8,int8-dynamic")
+    p.add_argument("--batch", default="1,8,32")
+    p.add_argument("--images", default=None, help="JPEG folder for end-to-end rows (default: generated 1024x768)")
+    p.add_argument("--e2e-images", type=int, default=64)
+    p.add_argument("--no-end-to-end", action="store_true")
+    p.add_argument("--baseline", choices=["torch"], default=None, help="PyTorch eager rows (needs the train extra)")
+    p.add_argument("--checkpoint", default=None, help="for --baseline: default the bundle's source checkpoint")
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", default=None, help="write every number here")
+    p.add_argument("--plot", default=None, help="write a PNG plot here")
+    args = p.parse_args(argv)
+    cfg = BenchConfig(tuple(int(b) for b in _list(args.batch)), args.warmup, args.iters, args.min_seconds,
+                      not args.no_end_to_end, args.e2e_images, args.images)
+    try:
+        result = run_bench(args.bundle, _list(args.backend), _list(args.precision), cfg, args.threads, args.baseline,
+                           args.checkpoint, args.device)
+    except EdgeIQAError as err:
+        print(f"edgeiqa bench: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.plot:
+        write_plot(result, Path(args.plot))
+    print(format_table(result))
+    return 0
