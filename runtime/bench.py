@@ -167,7 +167,8 @@ def machine_info() -> dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
 
-        info["blas"] = [{k: p.get(k) for k in ("internal_api", "num_threads", "architecture")} for p in threadpool_info()]
+        keys = ("internal_api", "num_threads", "architecture")
+        info["blas"] = [{k: p.get(k) for k in keys} for p in threadpool_info()]
     except ImportError:
         pass
     for var in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE"):

@@ -73,3 +73,19 @@ def test_synth_cli_writes_a_csv_the_csv_loader_reads(tmp_path):
 def test_unknown_dataset_name(tmp_path, name):
     with pytest.raises(KeyError, match="unknown dataset"):
         load_dataset(name, tmp_path)
+
+
+def test_type_level_oracle_is_perfect_when_labels_ignore_content(tmp_path):
+    from edgeiqa.train.data.synthetic import type_level_oracle_srcc
+
+    path = tmp_path / "s.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "mos", "ref", "distortion", "level"])
+        for ref in ("a", "b", "c"):
+            for d, base in (("blur", 90), ("noise", 70)):
+                for lv in range(1, 6):
+                    w.writerow([f"{ref}{d}{lv}.png", base - 5 * lv + (0.1 if ref == "c" else 0), ref, d, lv])
+    train = list(range(0, 20))
+    test = list(range(20, 30))
+    assert type_level_oracle_srcc(path, train, test) == pytest.approx(1.0)

@@ -56,6 +56,7 @@ class TrainConfig:
     rank_weight: float = 1.0
     rank_margin: float = 0.25  # margin = rank_margin * std(batch targets)
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA that supports it
+    time_budget_s: float = 0.0  # stop after the epoch that would overrun this budget (0: run every epoch)
     seed: int = 8
     num_workers: int = 0
     device: str = "auto"

@@ -27,7 +27,8 @@ class TorchEagerBackend:
     @torch.inference_mode()
     def run(self, inputs: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(inputs).to(self.device)
-        with torch.autocast(self.device.split(":")[0], dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+        device_type = self.device.split(":")[0]
+        with torch.autocast(device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             t = self.model(x).float()
         return (t * (self.scale.hi - self.scale.lo) + self.scale.lo).cpu().numpy()
 

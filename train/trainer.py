@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 log = logging.getLogger("edgeiqa.train")
 Callback = Callable[["Trainer", int, dict[str, Any]], None]
 # Options that may differ between an interrupted run and its resumption.
-_RESUME_FREE = {"epochs", "out", "resume", "num_workers", "device", "cache_dir"}
+_RESUME_FREE = {"epochs", "out", "resume", "num_workers", "device", "cache_dir", "time_budget_s"}
 
 
 @dataclass
@@ -222,6 +222,10 @@ class Trainer:
             history.append(record)
             for cb in self.callbacks:
                 cb(self, epoch, record)
+            elapsed, last = time.perf_counter() - t0, time.perf_counter() - te
+            if cfg.time_budget_s and elapsed + last > cfg.time_budget_s and epoch + 1 < cfg.epochs:
+                log.info("time budget %.0fs reached after epoch %d", cfg.time_budget_s, epoch + 1)
+                break
         result = self._finish(best, history, time.perf_counter() - t0)
         self._pool.shutdown(wait=False)
         D.teardown(info)

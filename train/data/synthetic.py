@@ -227,3 +227,19 @@ def build_synthetic(out: str | Path, refs: str | Path | None = None, seed: int =
         w.writerows((r, f"{m:.4f}", ref, d, lv) for r, m, ref, d, lv in rows)
     tmp.replace(out / "synthetic.csv")
     return out / "synthetic.csv"
+
+
+def type_level_oracle_srcc(csv_path: Path, train_idx: list[int], test_idx: list[int]) -> float:
+    """SRCC of an oracle that knows each test image's distortion type and level exactly and
+    predicts the mean training label of that (type, level): the ceiling for any model that
+    recognises distortions perfectly but ignores how content changes the FR label."""
+    from edgeiqa.train.metrics import srcc
+
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    groups: dict[tuple[str, str], list[float]] = {}
+    for i in train_idx:
+        groups.setdefault((rows[i]["distortion"], rows[i]["level"]), []).append(float(rows[i]["mos"]))
+    overall = float(np.mean([float(rows[i]["mos"]) for i in train_idx]))
+    pred = [float(np.mean(groups.get((rows[i]["distortion"], rows[i]["level"]), [overall]))) for i in test_idx]
+    return srcc(np.array(pred), np.array([float(rows[i]["mos"]) for i in test_idx]))
