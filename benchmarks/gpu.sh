@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One script for one short GPU lease: installs nothing, prints a short table last, writes JSON
+# under $OUT (when set). Budget: under 6 minutes on an H100. Dry run on a CPU: DRY_RUN=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+[ -x .venv/bin/python ] && PY=.venv/bin/python
+export PYTHONPATH="${PYTHONPATH:-}:$PWD"
+OUT=${OUT:-}
+args=(--out "${OUT:-/tmp/edgeiqa-gpu}")
+[ "${DRY_RUN:-0}" = "1" ] && args+=(--dry-run)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "nvidia-smi: not available"
+timeout 330 "$PY" benchmarks/gpu_bench.py "${args[@]}"
