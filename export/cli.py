@@ -10,6 +10,10 @@ import sys
 from edgeiqa.runtime.errors import EdgeIQAError
 
 
+def _names(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
 def _ints(s: str) -> tuple[int, ...]:
     return tuple(int(x) for x in s.split(","))
 
@@ -20,6 +24,8 @@ def main_export(argv: list[str]) -> int:
     p.add_argument("checkpoint")
     p.add_argument("--out", required=True, help="bundle folder, e.g. engines/NAME")
     p.add_argument("--precision", default="fp32", help="comma list of fp32,fp16,int8,int8-dynamic")
+    p.add_argument("--ship", default=None, help="precisions to keep in the bundle (default: all); e.g. int8 "
+                   "for a small bundle, fp32 still being built to measure its error")
     p.add_argument("--calib", default=None, help="calibration images for int8 (default: training sample)")
     p.add_argument("--calib-count", type=int, default=64)
     p.add_argument("--prune", type=float, default=0.0, help="drop (channel, activation) pairs with weight < EPS")
@@ -39,7 +45,7 @@ def main_export(argv: list[str]) -> int:
     opts = ExportOptions(precisions=tuple(x.strip() for x in args.precision.split(",") if x.strip()),
                          calib=args.calib, calib_count=args.calib_count, prune=args.prune,
                          float_input=args.float_input, trt=args.trt, trt_batch=args.batch, triton=args.triton,
-                         force=args.force)
+                         force=args.force, ship=tuple(_names(args.ship)) if args.ship else None)
     try:
         res = export_bundle(args.checkpoint, args.out, opts)
     except EdgeIQAError as err:

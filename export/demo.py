@@ -45,7 +45,7 @@ def _plot_learning_curve(metrics_jsonl: Path, path: Path) -> None:
     ax2 = ax1.twinx()
     ax2.plot(t, [r["train_loss"] for r in recs], color="tab:red", alpha=0.6, label="train loss")
     ax2.set_ylabel("train loss")
-    fig.legend(loc="lower center", ncol=2, fontsize=8)
+    fig.legend(loc="upper right", ncol=2, fontsize=8)
     ax1.set_title("learning curve")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -52,6 +52,7 @@ class ExportOptions:
     force: bool = False
     opset: int = 18
     check_count: int = 32
+    ship: tuple[str, ...] | None = None  # precisions kept in the bundle (default: every one exported)
 
 
 @dataclass
@@ -132,6 +133,9 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
     if bad_precisions or "fp32" not in opts.precisions:
         raise ExportError(f"--precision must include fp32 and be among {', '.join(PRECISIONS)}; got "
                           f"{', '.join(opts.precisions)}")
+    if opts.ship and not set(opts.ship) <= set(opts.precisions):
+        raise ExportError(f"--ship {','.join(opts.ship)} must be among the exported precisions "
+                          f"{','.join(opts.precisions)}")
     if not (1 <= opts.trt_batch[0] <= opts.trt_batch[1] <= opts.trt_batch[2]):
         raise ExportError(f"--batch min,opt,max must satisfy 1 <= min <= opt <= max, got {opts.trt_batch}")
     _check_output_folder(out, opts.force)
@@ -235,6 +239,13 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
                                 opts.float_input)
         notes.append(f"Triton repository: {Path(opts.triton) / name}")
 
+    if opts.ship:
+        for m in [m for m in models if m["format"] == "onnx" and m["precision"] not in opts.ship]:
+            models.remove(m)
+            for name in (m["file"], m.get("data_file")):
+                if name:
+                    (tmp / name).unlink()
+        notes.append(f"shipped precisions: {', '.join(opts.ship)} (the others were built for the checks only)")
     files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file() and f.name != MANIFEST}
     head_cfg = cfg["head"]
     manifest = {

@@ -79,10 +79,14 @@ class Scorer:
             raise BackendUnavailableError("TensorRT backend asked for, but TensorRT or a CUDA device is missing")
         from edgeiqa.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        entries = b.find("onnx", precision or "fp32")
+        onnx_models = b.find("onnx")
+        if precision is None:  # the most exact model the bundle ships
+            order = {p: i for i, p in enumerate(("fp32", "fp16", "int8-dynamic", "int8"))}
+            onnx_models = sorted(onnx_models, key=lambda m: order.get(m.precision, 9))[:1]
+        entries = [m for m in onnx_models if precision is None or m.precision == precision]
         if not entries:
             have = ", ".join(sorted({m.precision for m in b.find("onnx")})) or "none"
-            raise BundleError(f"{b.path} has no ONNX model of precision {precision or 'fp32'} (has: {have}); "
+            raise BundleError(f"{b.path} has no ONNX model of precision {precision or 'any'} (has: {have}); "
                               "re-export with --precision")
         return cls(b, OnnxRuntimeBackend(b, entries[0], device, threads))
 

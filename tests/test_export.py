@@ -173,3 +173,16 @@ def test_prune_reports_its_cost(trained, tmp_path):
     res = export_bundle(trained[1], tmp_path / "b", ExportOptions(prune=0.3))
     fold = res.manifest["fold"]
     assert fold["prune_eps"] == 0.3 and np.isfinite(fold["max_abs_diff_real"])
+
+
+def test_ship_keeps_only_the_named_precisions(trained, tmp_path):
+    from edgeiqa.runtime import Scorer
+
+    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(precisions=("fp32", "int8"), ship=("int8",)))
+    assert [m["precision"] for m in res.manifest["models"]] == ["int8"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["manifest.json", "model.int8.onnx"]
+    assert res.manifest["models"][0]["error_vs_fp32"]["max_abs"] >= 0
+    scorer = Scorer.load(tmp_path / "b")  # no fp32 in the bundle: the best shipped model is used
+    assert scorer.backend.precision == "int8"
+    with pytest.raises(ExportError, match="--ship"):
+        export_bundle(trained[1], tmp_path / "c", ExportOptions(precisions=("fp32",), ship=("int8",)))
