@@ -12,6 +12,7 @@ call after warm-up; inputs are fresh random uint8 frames rotated among several s
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -54,7 +55,7 @@ def measure(fn: Callable[[torch.Tensor], Any], inputs: list[torch.Tensor], devic
     if device == "cuda":
         torch.cuda.synchronize()
     timer = _timer(device)
-    return [timer(lambda x=inputs[i % len(inputs)]: fn(x)) for i in range(iters)]
+    return [timer(functools.partial(fn, inputs[i % len(inputs)])) for i in range(iters)]
 
 
 def row(backbone: str, variant: str, batch: int, times: list[float] | None, error: str | None = None
@@ -78,17 +79,10 @@ def bench_backbone(alias: str, batches: tuple[int, ...], device: str, warmup: in
                   for _ in range(3)]
         variants: dict[str, Callable[[torch.Tensor], Any]] = {}
 
-        def eager(dtype: torch.dtype | None) -> Callable[[torch.Tensor], Any]:
-            def fn(x: torch.Tensor) -> Any:
-                with torch.inference_mode(), torch.autocast(device, dtype=dtype or torch.float32,
-                                                            enabled=dtype is not None):
-                    return model(x)
-            return fn
-
-        variants["eager fp32"] = eager(None)
-        variants["eager bf16"] = eager(torch.bfloat16)
+        variants["eager fp32"] = functools.partial(_eager, model, device, None)
+        variants["eager bf16"] = functools.partial(_eager, model, device, torch.bfloat16)
         if device == "cuda":
-            variants["eager fp16"] = eager(torch.float16)
+            variants["eager fp16"] = functools.partial(_eager, model, device, torch.float16)
         for name, fn in variants.items():
             try:
                 rows.append(row(alias, name, b, measure(fn, inputs, device, warmup, iters)))
@@ -98,6 +92,11 @@ def bench_backbone(alias: str, batches: tuple[int, ...], device: str, warmup: in
             rows.append(_cuda_graph_row(model, alias, inputs, warmup, iters))
         rows.append(_compile_row(model, alias, inputs, device, warmup, iters))
     return rows
+
+
+def _eager(model: torch.nn.Module, device: str, dtype: torch.dtype | None, x: torch.Tensor) -> Any:
+    with torch.inference_mode(), torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
+        return model(x)
 
 
 def _cuda_graph_row(model: torch.nn.Module, alias: str, inputs: list[torch.Tensor], warmup: int, iters: int
