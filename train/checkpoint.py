@@ -7,7 +7,6 @@ file is caught on load instead of producing wrong scores.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from edgeiqa.runtime.bundle import sha256_file
 from edgeiqa.runtime.errors import EdgeIQAError
 from edgeiqa.train.backbones import PreprocessConfig
 from edgeiqa.train.config import TrainConfig
@@ -26,14 +26,6 @@ VERSION = 1
 
 class CheckpointError(EdgeIQAError):
     pass
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
