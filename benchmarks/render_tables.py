@@ -24,7 +24,8 @@ def table(result: dict) -> str:
 def summary(result: dict) -> str:
     flops, peak = result["flops_per_image"], result["matmul_peak_gflops"]
     floor_ms = flops / (peak * 1e9) * 1e3
-    best = max((r for r in result["rows"] if not r["error"] and r["mode"] == "model"), key=lambda r: r["throughput"])
+    rows = [r for r in result["rows"] if not r["error"] and r["mode"] == "model"]
+    best = max(rows, key=lambda r: r["throughput"])
     sizes = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(result["file_sizes"].items()) if k.endswith(".onnx"))
     errors = ", ".join(f"{k} max {v['max_abs']:.3f} / mean {v['mean_abs']:.3f}"
                        for k, v in result["errors_vs_fp32"].items() if v)
