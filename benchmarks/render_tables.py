@@ -32,8 +32,8 @@ def summary(result: dict) -> str:
     return (f"{flops / 1e9:.1f} GFLOP per image (counted); fp32 floor at the measured {peak:.0f} GFLOP/s GEMM peak: "
             f"{floor_ms:.1f} ms/image. Best model-only row: {best['backend']} {best['precision']} at batch "
             f"{best['batch']}, {1e3 / best['throughput']:.1f} ms/image (floor / measured = "
-            f"{floor_ms / (1e3 / best['throughput']):.2f}). Files: {sizes}. Score error vs fp32 (MOS 0-100): {errors or '-'}. "
-            f"Export took {result['export_seconds']:.0f} s.")
+            f"{floor_ms * best['throughput'] / 1e3:.2f}). Files: {sizes}. "
+            f"Score error vs fp32 (MOS 0-100): {errors or '-'}. Export took {result['export_seconds']:.0f} s.")
 
 
 def main() -> None:
