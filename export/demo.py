@@ -17,11 +17,14 @@ from typing import Any
 
 import numpy as np
 
-# The default model: a ResNet-18-style CNN (one block per stage) trained from scratch at the
-# crops' own resolution, so no resize blurs away the noise and blur the labels measure. No
-# pretrained weights can be downloaded here; a frozen random-init backbone scored far worse in
-# our measurements (README, "The demo"). The paper's gated head keeps the demo on-method.
-DEFAULTS = dict(backbone="tiny-resnet", head="gated", regime="full", size=96, crops=6, hidden=64, lr=2e-3,
+# The default model: the paper's gated head on a frozen, random-init ResNet-18-style CNN (one
+# block per stage, `tiny-resnet`) at the crops' own 96 px, so no resize blurs away the noise and
+# blur the labels measure. No pretrained weights can be downloaded here. Measured on the demo's
+# own split (seed 8): frozen tiny-resnet + gated 0.45 held-out SRCC, frozen resnet18 0.51,
+# frozen resnet50 0.46, the same CNN trained from scratch for 5 minutes 0.22, a frozen random
+# ViT ~0. tiny-resnet keeps the committed int8 bundle at ~5 MB and training at about a minute,
+# which leaves the budget for more content (crops) instead of more epochs.
+DEFAULTS = dict(backbone="tiny-resnet", head="gated", regime="frozen", size=96, crops=12, hidden=256, lr=1e-3,
                 batch_size=32, epochs=40, split=(0.58, 0.14, 0.28), seed=8)
 
 
@@ -84,12 +87,12 @@ def run_demo(out: Path, backbone: str, head: str, budget_minutes: float, pretrai
 
     budget_s = budget_minutes * 60
     train_budget = max(5.0, 0.7 * budget_s - (time.perf_counter() - t_start))
-    t = _step(2, total, f"training {backbone} + {head} head from {'scratch' if pretrained == 'false' else pretrained}"
-                        f" (budget {train_budget:.0f}s)")
+    t = _step(2, total, f"training the {head} head on a frozen {backbone} "
+                        f"({'random init' if pretrained == 'false' else pretrained}, budget {train_budget:.0f}s)")
     cfg = TrainConfig(dataset="synthetic", data_root=str(out / "data"), backbone=backbone, pretrained=pretrained,
                       image_size=size, head=head, hidden=DEFAULTS["hidden"], regime=DEFAULTS["regime"] if
                       pretrained == "false" else "lora", epochs=epochs, batch_size=DEFAULTS["batch_size"],
-                      lr=DEFAULTS["lr"], backbone_lr=DEFAULTS["lr"], split_ratios=DEFAULTS["split"], seed=seed,
+                      lr=DEFAULTS["lr"], backbone_lr=DEFAULTS["lr"] / 10, split_ratios=DEFAULTS["split"], seed=seed,
                       out=str(out / "checkpoint"), resume=False, time_budget_s=train_budget,
                       cache_dir=str(out / "cache"))
     trainer = Trainer(cfg)
