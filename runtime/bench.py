@@ -57,7 +57,10 @@ def peak_rss_mb() -> float:
 
 
 def time_calls(fn: Callable[[np.ndarray], Any], inputs: list[np.ndarray], warmup: int, iters: int,
-               min_seconds: float, sync: Callable[[], None]) -> list[float]:
+               min_seconds: float, sync: Callable[[], None],
+               device_time: Callable[[], float | None] = lambda: None) -> list[float]:
+    """Per-call seconds: the backend's own device timer when it has one (CUDA events for
+    TensorRT), else wall time around the call and its synchronisation."""
     for i in range(warmup):
         fn(inputs[i % len(inputs)])
     sync()
@@ -69,7 +72,9 @@ def time_calls(fn: Callable[[np.ndarray], Any], inputs: list[np.ndarray], warmup
         t0 = time.perf_counter()
         fn(x)
         sync()
-        times.append(time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        device = device_time()
+        times.append(device if device is not None else wall)
         i += 1
     return times
 
@@ -114,7 +119,7 @@ def bench_scorer(scorer: Any, cfg: BenchConfig, jpegs: list[Path]) -> list[Bench
         row = BenchRow(be.name, be.precision, b, "model", details=be.describe())
         try:
             times = time_calls(scorer.score_array, random_inputs(b, shape), cfg.warmup, cfg.iters, cfg.min_seconds,
-                               be.synchronize)
+                               be.synchronize, lambda: getattr(be, "last_device_s", None))
             row.__dict__.update(percentiles(times), throughput=b / statistics.fmean(times), iterations=len(times))
         except (EdgeIQAError, RuntimeError, ValueError, MemoryError) as err:
             row.error = f"{type(err).__name__}: {err}"

@@ -95,6 +95,9 @@ class TensorRTBackend:
         self.use_cuda_graph = cuda_graph
         self._graphs: dict[int, Any] = {}
         self.mapped = mapped
+        cudart = self.stream.cudart
+        self._events = (cuda_call(cudart.cudaEventCreate()), cuda_call(cudart.cudaEventCreate()))
+        self.last_device_s: float | None = None  # device time of the last run(), from CUDA events
 
     def _enqueue(self, n: int) -> None:
         if not self.context.set_input_shape(INPUT_NAME, (n, *self.input_shape)):
@@ -126,7 +129,9 @@ class TensorRTBackend:
         return self._graphs[n]
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
+        cudart = self.stream.cudart
         scores = []
+        cuda_call(cudart.cudaEventRecord(self._events[0], self.stream.handle))
         for start in range(0, len(inputs), self.max_batch):
             chunk = inputs[start:start + self.max_batch]
             n = len(chunk)
@@ -136,6 +141,9 @@ class TensorRTBackend:
             self.out.to_host(self.stream, n * self.out.dtype.itemsize)
             self.stream.synchronize()
             scores.append(self.out.host[:n].astype(np.float32).copy())
+        cuda_call(cudart.cudaEventRecord(self._events[1], self.stream.handle))
+        cuda_call(cudart.cudaEventSynchronize(self._events[1]))
+        self.last_device_s = cuda_call(cudart.cudaEventElapsedTime(self._events[0], self._events[1])) / 1e3
         return np.concatenate(scores) if scores else np.zeros((0,), np.float32)
 
     def synchronize(self) -> None:
@@ -151,6 +159,8 @@ class TensorRTBackend:
         for g in self._graphs.values():
             cuda_call(self.stream.cudart.cudaGraphExecDestroy(g))
         self._graphs.clear()
+        for event in self._events:
+            cuda_call(self.stream.cudart.cudaEventDestroy(event))
         self.inp.free()
         self.out.free()
         self.stream.close()
