@@ -40,14 +40,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def broadcast_flag(info: DistInfo, value: bool) -> bool:
-    if not info.enabled:
-        return value
-    t = torch.tensor([int(value)])
-    dist.broadcast(t, 0)
-    return bool(t.item())
-
-
 def teardown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -48,16 +48,6 @@ def device_properties(device: int = 0) -> dict[str, Any]:
             "can_map_host_memory": bool(props.canMapHostMemory), "total_memory": int(props.totalGlobalMem)}
 
 
-def native_handle(obj: Any) -> int:
-    """A cudaStream_t (or pointer wrapper) as an int, without the deprecated int(obj) path."""
-    try:
-        from cuda.bindings.utils import get_cuda_native_handle
-
-        return int(get_cuda_native_handle(obj))
-    except ImportError:
-        return int(obj)
-
-
 class Stream:
     def __init__(self) -> None:
         self.cudart = _cudart()
