@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import platform
 import shutil
@@ -31,7 +30,6 @@ from edgeiqa.train.registry import UnknownNameError
 
 from edgeiqa import __version__
 
-log = logging.getLogger("edgeiqa.export")
 MIN_CALIBRATION_IMAGES = 8
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME
 
-log = logging.getLogger("edgeiqa.export")
 EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GiB keep weights in a .onnx.data file beside them
 
 
