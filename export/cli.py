@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from edgeiqa.runtime.errors import EdgeIQAError
 
@@ -34,6 +35,8 @@ def main_export(argv: list[str]) -> int:
     p.add_argument("--batch", type=_ints, default=(1, 8, 32), help="TensorRT profile min,opt,max batch")
     p.add_argument("--triton", default=None, help="also write a Triton model repository here")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument("--model-card", default=None, help="JSON file recorded as the manifest's `trained_on`: dataset, "
+                   "licence notice, cross-validated metrics (benchmarks/default_bundle.py writes one)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -46,6 +49,12 @@ def main_export(argv: list[str]) -> int:
                          calib=args.calib, calib_count=args.calib_count, prune=args.prune,
                          float_input=args.float_input, trt=args.trt, trt_batch=args.batch, triton=args.triton,
                          force=args.force, ship=tuple(_names(args.ship)) if args.ship else None)
+    try:
+        if args.model_card:
+            opts.model_card = json.loads(Path(args.model_card).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"edgeiqa export: --model-card {args.model_card}: {err}", file=sys.stderr)
+        return 2
     try:
         res = export_bundle(args.checkpoint, args.out, opts)
     except EdgeIQAError as err:

@@ -143,7 +143,7 @@ def run_demo(out: Path, backbone: str, head: str, budget_minutes: float, pretrai
               "backbone": backbone, "head": head, "image_size": size,
               "fold": {k: export.manifest["fold"][k] for k in ("max_abs_diff_random", "max_abs_diff_real")},
               "models": {m["precision"]: {k: m.get(k) for k in ("file", "error_vs_fp32", "error_vs_pytorch",
-                                                                  "srcc_heldout")} for m in export.manifest["models"]},
+                                                                  "srcc_test_sample")} for m in export.manifest["models"]},
               "scored": scored,
               "seconds": {"data": round(data_s, 1), "train": round(train_s, 1), "export": round(export_s, 1),
                           "total": round(time.perf_counter() - t_start, 1)},

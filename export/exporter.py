@@ -51,6 +51,7 @@ class ExportOptions:
     opset: int = 18
     check_count: int = 32
     ship: tuple[str, ...] | None = None  # precisions kept in the bundle (default: every one exported)
+    model_card: dict[str, Any] | None = None  # what the model was trained on and how it was measured
 
 
 @dataclass
@@ -148,8 +149,13 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
     pre, scale = model.preprocess, LabelScale.from_dict(cfg["label_scale"])
     seed = int(cfg["train"].get("seed", 0))
 
-    # Real images for every check: the run's held-out images (never used for calibration).
-    check_paths, check_mos = _dataset_images(cfg, checkpoint, ("val", "test"), opts.check_count, seed)
+    # Real images for every check: the run's test images (never used for calibration); the SRCC
+    # recorded is on those alone. A model trained on everything has no test split: its numerical
+    # checks use its own images and the manifest carries no SRCC of its own (see --model-card).
+    check_paths, check_mos = _dataset_images(cfg, checkpoint, ("test",), opts.check_count, seed)
+    if not check_paths:
+        check_paths, _ = _dataset_images(cfg, checkpoint, ("val", "train"), opts.check_count, seed)
+        check_mos = []
     check_frames, _ = _load_frames(check_paths, pre)
     if len(check_frames) == 0:
         notes.append("the checkpoint's dataset is not reachable: checks use random frames")
@@ -222,9 +228,9 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
                        "quantization": {"int8": "static QDQ (ONNX Runtime, symmetric, per-channel)",
                                         "int8-dynamic": "dynamic (ONNX Runtime, per-channel weights)"}.get(precision),
                        "error_vs_fp32": _score_error(fp32_scores, scores),
-                       "srcc_heldout": srcc(scores, np.asarray(check_mos)) if len(check_mos) >= 3 else None})
+                       "srcc_test_sample": srcc(scores, np.asarray(check_mos)) if len(check_mos) >= 3 else None})
     if len(check_mos) >= 3:
-        models[0]["srcc_heldout"] = srcc(fp32_scores, np.asarray(check_mos))
+        models[0]["srcc_test_sample"] = srcc(fp32_scores, np.asarray(check_mos))
 
     trt_error = None
     if opts.trt:
@@ -259,6 +265,10 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
         "score": {"scale": scale.to_dict(), "higher_is_better": True,
                   "note": "the graph outputs the MOS scale directly: mos = lo + t * (hi - lo) is baked in"},
         "metrics": cfg.get("metrics", {}),
+        "check_images": {"split": "test" if check_mos else "train/val (no test split)", "n": int(len(check_frames)),
+                         "note": "srcc_test_sample: SRCC of each model on these test images of the checkpoint's "
+                                 "own split; absent when the checkpoint has no test split"},
+        "trained_on": opts.model_card or {},
         "fold": fold_report.to_dict(),
         "models": models,
         "files": files,

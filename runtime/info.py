@@ -43,8 +43,8 @@ def format_manifest(m: dict[str, Any]) -> str:
         for key in ("error_vs_pytorch", "error_vs_fp32"):
             if key in e:
                 extra.append(f"{key.replace('_', ' ')} max {_fmt(e[key]['max_abs'])}")
-        if e.get("srcc_heldout") is not None:
-            extra.append(f"held-out SRCC {e['srcc_heldout']:.4f}")
+        if e.get("srcc_test_sample") is not None:
+            extra.append(f"test-split SRCC {e['srcc_test_sample']:.4f}")
         if e["format"] == "tensorrt":
             extra.append(f"TensorRT {e['tensorrt_version']} sm{e['compute_capability']} {e.get('device_name', '')}")
         lines.append(f"  {e['file']:<40} {e['format']:<9} {e['precision']:<13} {'; '.join(extra)}")

@@ -17,8 +17,8 @@ from edgeiqa.runtime.errors import ImageDecodeError
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
-ResizeRule = Literal["squash"]
-RESIZE_RULES: tuple[str, ...] = ("squash",)
+ResizeRule = Literal["squash", "crop"]
+RESIZE_RULES: tuple[str, ...] = ("squash", "crop")
 _INTERPOLATION = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
                   "nearest": Image.Resampling.NEAREST, "lanczos": Image.Resampling.LANCZOS}
 # Pillow's decompression-bomb guard stays on: an image over MAX_IMAGE_PIXELS*2 raises, and we
@@ -105,14 +105,29 @@ def resize(img: Image.Image, height: int, width: int, rule: ResizeRule = "squash
 
     "squash" ignores the aspect ratio, as the paper's reference code does: the whole frame is
     seen, and a blur or noise pattern is not cropped away.
+    "crop" keeps it: scale so the frame just covers height x width (Pillow's antialiased kernel,
+    the same in both axes), then take the centre. Blur and noise keep their shape; a wide frame
+    loses its sides. A photo already at the input size is not resampled at all.
     """
     if rule not in RESIZE_RULES:
         raise ValueError(f"unknown resize rule {rule!r}; known: {', '.join(RESIZE_RULES)}")
     if interpolation not in _INTERPOLATION:
         raise ValueError(f"unknown interpolation {interpolation!r}; known: {', '.join(_INTERPOLATION)}")
-    if img.size != (width, height):
-        img = img.resize((width, height), _INTERPOLATION[interpolation], reducing_gap=None)
+    kernel = _INTERPOLATION[interpolation]
+    if rule == "crop" and img.size != (width, height):
+        w, h = img.size
+        scale = max(width / w, height / h)
+        box = _centre_box(w, h, width / scale, height / scale)
+        img = img.resize((width, height), kernel, box=box, reducing_gap=None)
+    elif img.size != (width, height):
+        img = img.resize((width, height), kernel, reducing_gap=None)
     return np.asarray(img, dtype=np.uint8).copy()
+
+
+def _centre_box(w: int, h: int, crop_w: float, crop_h: float) -> tuple[float, float, float, float]:
+    """The centred source rectangle of crop_w x crop_h (fractional: no rounding shift)."""
+    left, top = (w - crop_w) / 2.0, (h - crop_h) / 2.0
+    return (left, top, left + crop_w, top + crop_h)
 
 
 def load_frame(item: ImageInput, height: int, width: int, rule: ResizeRule = "squash",

@@ -263,3 +263,37 @@ def test_info_works_without_torch(bundle):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "uint8 NHWC 32x32x3" in out.stdout and "all files match" in out.stdout
+
+
+def test_crop_rule_keeps_the_aspect_and_takes_the_centre():
+    from edgeiqa.runtime.preprocess import load_frame
+
+    # A 200x100 frame: left quarter red, middle half green, right quarter blue.
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[:, :50, 0] = 255
+    img[:, 50:150, 1] = 255
+    img[:, 150:, 2] = 255
+    out = load_frame(img, 50, 50, "crop")
+    assert out.shape == (50, 50, 3)
+    inner = out[:, 2:-2]  # the kernel's support reaches a pixel past the crop's edges
+    assert (inner[:, :, 1] == 255).all() and (inner[:, :, [0, 2]] == 0).all()  # only the green centre survives
+    squash = load_frame(img, 50, 50, "squash")
+    assert squash[:, 0, 0].min() == 255 and squash[:, -1, 2].min() == 255  # squash keeps the sides
+    same = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert (load_frame(same, 64, 64, "crop") == same).all()  # at the input size: untouched
+
+
+def test_a_12mp_jpeg_is_draft_decoded_and_cropped_like_a_small_one(tmp_path):
+    """A camera frame far larger than the input takes the same documented path: DCT-scaled decode
+    to at least twice the input, then the antialiased resize and the centre crop."""
+    from edgeiqa.runtime.preprocess import load_frame
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:3000, 0:4000]
+    big = np.stack([(xx / 16) % 256, (yy / 12) % 256, ((xx + yy) / 28) % 256], -1).astype(np.uint8)
+    path = tmp_path / "frame.jpg"
+    Image.fromarray(big).save(path, quality=92)
+    frame = load_frame(path, 256, 256, "crop")
+    assert frame.shape == (256, 256, 3)
+    direct = load_frame(big, 256, 256, "crop")  # no draft: the full-resolution array
+    assert np.abs(frame.astype(int) - direct.astype(int)).mean() < 6

@@ -14,7 +14,11 @@ from typing import Any
 
 import torch
 from edgeiqa.train.registry import Registry, UnknownNameError
+from edgeiqa.train.stage_pooling import POOLS, StageStatsPool
+from edgeiqa.train.weight_packages import WEIGHT_PACKAGES, load_package_weights
 from torch import nn
+
+CNN_FAMILIES = ("resnet", "efficientnet-lite")  # any input size; img_size is not an argument
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class BackboneSpec:
     timm_name: str
     family: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    image_size: int | None = None  # the IQA input size when it differs from the weights' own
+    resize: str = "squash"  # how a photo becomes that input (edgeiqa.runtime.preprocess)
+    pool: str = "last"  # what `--pool auto` means for this backbone (edgeiqa.train.stage_pooling)
 
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbone")
@@ -40,6 +47,11 @@ for _alias, _spec in {
     "tiny-vit": BackboneSpec("vit_tiny_patch16_224", "vit",
                              dict(depth=2, embed_dim=64, num_heads=2, patch_size=8, img_size=32)),
     "tiny-resnet": BackboneSpec("resnet18", "resnet", dict(layers=[1, 1, 1, 1])),
+    # Edge backbones with ImageNet weights from pip packages (edgeiqa.train.weight_packages). At
+    # 512 px, aspect kept by a centre crop, with multi-stage statistics: CLIVE's photos are 500 px
+    # and shrinking them to 224 erases what the raters saw (README, "The default model").
+    **{f"efficientnet-lite{i}": BackboneSpec(f"tf_efficientnet_lite{i}", "efficientnet-lite",
+                                             image_size=512, resize="crop", pool="stats") for i in range(3)},
 }.items():
     BACKBONES.add(_alias, _spec)
 
@@ -73,13 +85,15 @@ class Backbone(nn.Module):
     """A feature extractor returning pooled embeddings, plus what it needs to know about pixels."""
 
     def __init__(self, model: nn.Module, embed_dim: int, preprocess: PreprocessConfig, name: str,
-                 kind: str) -> None:
+                 kind: str, pool: str = "last", weights_sha256: str | None = None) -> None:
         super().__init__()
         self.model = model
         self.embed_dim = embed_dim
         self.preprocess = preprocess
         self.name = name
         self.kind = kind  # "timm" or "hf"
+        self.pool = pool  # "last" or "stats"
+        self.weights_sha256 = weights_sha256  # of a packaged weights file, when one was loaded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "hf":
@@ -90,7 +104,9 @@ class Backbone(nn.Module):
 
     def last_block(self) -> nn.Module:
         """The module whose output Grad-CAM looks at."""
-        m = self.model
+        m = self.model.model if isinstance(self.model, StageStatsPool) else self.model
+        if hasattr(m, "conv_head"):  # EfficientNet: the head conv sees every block
+            return m.conv_head
         if hasattr(m, "blocks"):
             return m.blocks[-1]
         if hasattr(m, "layer4"):
@@ -114,21 +130,32 @@ def resolve_spec(name: str) -> BackboneSpec:
 
 
 def create_backbone(name: str, pretrained: bool | str = False, image_size: int | None = None,
-                    **overrides: Any) -> Backbone:
+                    pool: str = "auto", resize: str = "", **overrides: Any) -> Backbone:
     """Build a backbone by alias / timm name / 'hf:PATH'.
 
-    pretrained: False (random init, same architecture and FLOPs), True (download from the hub),
-    or a local weights file / folder (offline).
+    pretrained: False (random init, same architecture and FLOPs), True (the alias's pip weight
+    package where it has one, else download from the hub), or a local weights file / folder.
+    pool: "last" (the model's own pooled vector), "stats" (multi-stage statistics, CNNs), "auto"
+    (the alias's choice). resize: "squash" or "crop" ("" = the alias's choice).
     """
     if name.startswith("hf:"):
+        if pool not in ("auto", "last"):
+            raise ValueError(f"--pool {pool} needs a timm CNN; hf: backbones pool their own tokens")
         return _create_hf(name[3:], pretrained, image_size)
     import timm
     import timm.data
 
     spec = resolve_spec(name)
+    pool = spec.pool if pool == "auto" else pool
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; known: auto, {', '.join(POOLS)}")
     kwargs: dict[str, Any] = {**spec.kwargs, **overrides}
-    if image_size is not None and spec.family != "resnet":
+    image_size = image_size or spec.image_size
+    if image_size is not None and spec.family not in CNN_FAMILIES:
         kwargs["img_size"] = image_size
+    package = name in WEIGHT_PACKAGES and pretrained in (True, "true")
+    if package:
+        pretrained = False  # built empty, then filled from the package below
     if isinstance(pretrained, str) and pretrained not in {"true", "false"}:
         path = Path(pretrained)
         if not path.exists():
@@ -150,6 +177,7 @@ def create_backbone(name: str, pretrained: bool | str = False, image_size: int |
         # CNNs take any resolution: the size only changes the preprocessing.
         kwargs.pop("img_size")
         model = timm.create_model(spec.timm_name, pretrained=use_pretrained, num_classes=0, **kwargs)
+    weights_sha256 = load_package_weights(name, model) if package else None
     cfg = timm.data.resolve_model_data_config(model)
     _, h, w = cfg["input_size"]
     if image_size is not None:
@@ -159,10 +187,14 @@ def create_backbone(name: str, pretrained: bool | str = False, image_size: int |
         h, w = (size, size) if isinstance(size, int) else size
     pre = PreprocessConfig(height=int(h), width=int(w), mean=tuple(map(float, cfg["mean"])),
                            std=tuple(map(float, cfg["std"])),
-                           interpolation=cfg.get("interpolation", "bilinear") or "bilinear")
+                           interpolation=cfg.get("interpolation", "bilinear") or "bilinear",
+                           resize=resize or spec.resize)
     if pre.interpolation not in {"bilinear", "bicubic", "nearest", "lanczos"}:
         pre.interpolation = "bilinear"
-    return Backbone(model, int(model.num_features), pre, name, "timm")
+    if pool == "stats":
+        pooled = StageStatsPool(model)
+        return Backbone(pooled, pooled.num_features, pre, name, "timm", pool, weights_sha256)
+    return Backbone(model, int(model.num_features), pre, name, "timm", pool, weights_sha256)
 
 
 _HF_DEFAULT_STATS = {

@@ -10,6 +10,7 @@ from edgeiqa.train.config import TrainConfig
 from edgeiqa.train.heads import IQAHead
 from edgeiqa.train.lora import add_lora
 from edgeiqa.train.model import IQAModel
+from edgeiqa.train.partial import set_partial_trainable
 
 
 def parse_pretrained(value: str | bool) -> bool | str:
@@ -33,7 +34,7 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
     """
     torch.manual_seed(cfg.backbone_seed)
     backbone = create_backbone(cfg.backbone, parse_pretrained(cfg.pretrained if pretrained is None else pretrained),
-                               image_size=cfg.image_size or None)
+                               image_size=cfg.image_size or None, pool=cfg.pool, resize=cfg.resize)
     torch.manual_seed(cfg.seed)
     head = IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates))
     if head_info and head_info.get("hard"):
@@ -41,4 +42,6 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
             layer.harden()
     if cfg.regime == "lora":
         add_lora(backbone, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, tuple(cfg.lora_targets))
+    if cfg.regime == "partial":
+        set_partial_trainable(backbone, cfg.partial_stages)
     return IQAModel(backbone, head)

@@ -95,6 +95,9 @@ def load_state(folder: Path, expected_sha: str | None) -> dict[str, torch.Tensor
         raise CheckpointError(f"checkpoint {folder}: model.safetensors is corrupt ({err})") from err
 
 
+_OPTIONAL_KEYS = {"head.in_shift", "head.in_scale"}
+
+
 def load_checkpoint(folder: str | Path, device: str = "cpu"):
     """Rebuild the model from config.json and load its weights. Returns (model, config dict)."""
     from edgeiqa.train.build import build_model
@@ -105,6 +108,7 @@ def load_checkpoint(folder: str | Path, device: str = "cpu"):
     model = build_model(train_cfg, pretrained=False, head_info=cfg["head"])
     state = load_state(folder, cfg.get("weights_sha256"))
     missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in _OPTIONAL_KEYS]  # checkpoints older than the standardisation
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {folder} does not fit its own config: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-Regime = Literal["frozen", "lora", "full"]
+Regime = Literal["frozen", "partial", "lora", "full"]
 
 
 @dataclass
@@ -29,7 +29,9 @@ class TrainConfig:
     # model
     backbone: str = "tiny-vit"  # alias (edgeiqa.train.backbones), timm name, or hf:PATH
     pretrained: str = "false"  # true (hub), false (random init), or a local weights path
-    image_size: int = 0  # 0 = the backbone's native resolution
+    image_size: int = 0  # 0 = the backbone's native resolution (512 for the efficientnet-lite aliases)
+    resize: str = ""  # squash | crop (aspect kept, centre crop); "" = the backbone's choice
+    pool: str = "auto"  # last | stats (multi-stage mean+std, CNNs) | auto = the backbone's choice
     backbone_seed: int = 0  # random-init backbones (--no-pretrained): the same weights for every --seed
     head: str = "gated"
     hidden: int = 512
@@ -45,6 +47,9 @@ class TrainConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ()  # empty = q/k projections of the backbone family
     cache_dir: str = ""  # frozen regime embedding cache; default: ~/.cache/edgeiqa/embeddings
+    partial_stages: int = 2  # partial regime: how many of the backbone's last stages train (+ all norm layers)
+    augment: bool = True  # non-frozen regimes: horizontal flips + crops at full resolution (label-preserving)
+    train_crop: int = 384  # augment: side of the random crop taken from the model-size frame (0 = no crop)
     # optimisation
     epochs: int = 15
     batch_size: int = 12  # global batch (summed over DDP processes)

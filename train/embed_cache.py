@@ -6,6 +6,7 @@ Keyed by (backbone name, a fingerprint of its weights, preprocessing) for the fo
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from edgeiqa.train.model import IQAModel
+from tqdm.auto import tqdm
 
 
 def weights_fingerprint(module: torch.nn.Module) -> str:
@@ -35,7 +37,8 @@ class EmbeddingCache:
         self.model = model
         pre = model.preprocess
         key = json.dumps({"backbone": model.backbone.name, "weights": weights_fingerprint(model.backbone),
-                          "preprocess": pre.to_dict()}, sort_keys=True)
+                          "pool": getattr(model.backbone, "pool", "last"), "preprocess": pre.to_dict()},
+                         sort_keys=True)
         self.folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(key.encode()).hexdigest()[:20]
         self.folder.mkdir(parents=True, exist_ok=True)
         self.batch_size, self.device = batch_size, device
@@ -49,17 +52,22 @@ class EmbeddingCache:
 
     @torch.no_grad()
     def _compute(self, paths: list[Path]) -> list[np.ndarray]:
+        """Embed in batches, decoding the next batch while the backbone runs on this one."""
         pre = self.model.preprocess
+        # The frozen weights never change, so a channels_last copy is safe and about 2x faster on
+        # CPU for CNNs (the uint8 NHWC input already arrives in that layout).
+        fast = copy.deepcopy(self.model).eval().to(memory_format=torch.channels_last)
+        chunks = [paths[i:i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
+        out: list[np.ndarray] = []
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            frames = list(pool.map(pre.load,
-                                   paths))
-        was_training = self.model.training
-        self.model.eval()
-        out = []
-        for i in range(0, len(frames), self.batch_size):
-            batch = torch.from_numpy(np.stack(frames[i:i + self.batch_size])).to(self.device)
-            out += list(self.model.embed(batch).float().cpu().numpy())
-        self.model.train(was_training)
+            pending = [pool.submit(lambda c: np.stack(list(map(pre.load, c))), c) for c in chunks[:2]]
+            for i in tqdm(range(len(chunks)), desc="embedding", unit="batch", leave=False,
+                          disable=len(chunks) < 4):
+                frames = pending[i].result()
+                if i + 2 < len(chunks):
+                    pending.append(pool.submit(lambda c: np.stack(list(map(pre.load, c))), chunks[i + 2]))
+                batch = torch.from_numpy(frames).to(self.device)
+                out += list(fast.embed(batch).float().cpu().numpy())
         return out
 
     def get(self, paths: list[Path]) -> torch.Tensor:

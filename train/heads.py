@@ -49,9 +49,21 @@ class IQAHead(nn.Module):
         self.fc2 = nn.Linear(hidden, hidden)
         self.act2 = _make_activation(spec.second, hidden, tuple(candidates))
         self.fc3 = nn.Linear(hidden, 1)
+        # Per-feature standardisation fitted on the training embeddings (set_input_stats): multi-
+        # stage statistics mix scales over orders of magnitude. Export folds it into fc1.
+        self.register_buffer("in_shift", torch.zeros(in_dim))
+        self.register_buffer("in_scale", torch.ones(in_dim))
+
+    @torch.no_grad()
+    def set_input_stats(self, embeddings: torch.Tensor) -> None:
+        """Standardise inputs with the mean and std of these (training) embeddings."""
+        e = embeddings.detach().float().to(self.in_shift.device)
+        self.in_shift.copy_(e.mean(0))
+        self.in_scale.copy_(1.0 / e.std(0).clamp_min(1e-6) if len(e) > 1 else torch.ones_like(self.in_scale))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (what t-SNE plots)."""
+        x = (x - self.in_shift) * self.in_scale
         return self.act2(self.fc2(self.act1(self.fc1(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -53,16 +53,23 @@ def fit_logistic(pred: np.ndarray, mos: np.ndarray) -> np.ndarray:
         warnings.simplefilter("ignore")
         try:
             params, _ = optimize.curve_fit(logistic4, pred, mos, p0=p0, maxfev=20000)
-        except (RuntimeError, optimize.OptimizeWarning, ValueError):
+        except (RuntimeError, optimize.OptimizeWarning, ValueError, TypeError):
             return pred  # no fit: fall back to the raw scores, PLCC stays the raw one
     return logistic4(pred, *params)
 
 
+MIN_POINTS_FOR_FIT = 5  # the logistic has 4 parameters: with fewer points it fits anything
+
+
 def iqa_metrics(pred: np.ndarray, mos: np.ndarray) -> dict[str, float]:
+    """SRCC/KRCC/PLCC/RMSE; the fitted PLCC/RMSE are NaN (and `fitted` 0) below 5 points."""
     pred, mos = np.asarray(pred, np.float64).ravel(), np.asarray(mos, np.float64).ravel()
     if pred.shape != mos.shape or pred.size < 3:
         raise ValueError(f"need >= 3 paired scores, got {pred.shape} and {mos.shape}")
-    fitted = fit_logistic(pred, mos)
-    return {"srcc": srcc(pred, mos), "krcc": krcc(pred, mos), "plcc": plcc(pred, mos),
-            "plcc_fitted": plcc(fitted, mos), "rmse": rmse(pred, mos), "rmse_fitted": rmse(fitted, mos),
-            "n": int(pred.size)}
+    out = {"srcc": srcc(pred, mos), "krcc": krcc(pred, mos), "plcc": plcc(pred, mos),
+           "plcc_fitted": float("nan"), "rmse": rmse(pred, mos), "rmse_fitted": float("nan"),
+           "n": int(pred.size), "fitted": 0}
+    if pred.size >= MIN_POINTS_FOR_FIT:
+        fitted = fit_logistic(pred, mos)
+        out.update(plcc_fitted=plcc(fitted, mos), rmse_fitted=rmse(fitted, mos), fitted=1)
+    return out

@@ -12,7 +12,7 @@ from edgeiqa.runtime.errors import EdgeIQAError
 from edgeiqa.train.config import add_config_arguments, config_from_args
 from edgeiqa.train.registry import UnknownNameError
 
-_PER_RUN = frozenset({"dataset", "head", "seed", "out", "data_root"})  # set per run by the grid
+_PER_RUN = frozenset({"dataset", "head", "out", "data_root"})  # set per run by the grid
 
 
 def _csv_list(s: str) -> list[str]:
@@ -27,6 +27,9 @@ def main_protocol(argv: list[str]) -> int:
     p.add_argument("--data-root", default="", help="root for a single dataset")
     p.add_argument("--heads", default="relu,sigmoid,gated,select")
     p.add_argument("--seeds", default="8,19,25")
+    p.add_argument("--folds", type=int, default=0,
+                   help="K-fold cross-validation (K >= 2): folds seeded by --seed, saved under OUT/folds, "
+                        "checkpoint chosen on an inner validation split; --seeds is then ignored")
     p.add_argument("--cross", default="", help="A:B,... evaluate models trained on A on all of B")
     p.add_argument("--out", required=True)
     p.add_argument("--config", help="YAML/JSON of training options shared by every run")
@@ -47,7 +50,7 @@ def main_protocol(argv: list[str]) -> int:
         base = config_from_args(argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "out"}))
         t0 = time.perf_counter()
         runs = run_protocol(base, datasets, _csv_list(args.heads), [int(s) for s in _csv_list(args.seeds)],
-                            Path(args.out), cross)  # type: ignore[arg-type]
+                            Path(args.out), cross, folds=args.folds)  # type: ignore[arg-type]
     except (EdgeIQAError, UnknownNameError, FileNotFoundError, ValueError) as err:
         print(f"edgeiqa protocol: {err}", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from edgeiqa.train import distributed as D
+from edgeiqa.train.augment import augment
 from edgeiqa.train.build import build_model
 from edgeiqa.train.checkpoint import (
     CheckpointError,
@@ -36,6 +37,7 @@ from edgeiqa.train.embed_cache import EmbeddingCache
 from edgeiqa.train.losses import iqa_loss
 from edgeiqa.train.metrics import iqa_metrics
 from edgeiqa.train.model import IQAModel
+from edgeiqa.train.partial import freeze_norm_statistics
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -87,6 +89,7 @@ class Trainer:
             self.model.backbone.requires_grad_(False)
             self.model.backbone.eval()
             self.cache = EmbeddingCache(self.model, cfg.cache_dir or None, device=self.device)
+        self._fit_input_stats()
         trainable: nn.Module = self.model.head if self.frozen else self.model
         self.trainable = (torch.nn.parallel.DistributedDataParallel(trainable) if self.info.enabled else trainable)
         self.optimizer = self._make_optimizer()
@@ -96,6 +99,21 @@ class Trainer:
         self._pool = ThreadPoolExecutor(max_workers=max(1, cfg.num_workers or min(4, os.cpu_count() or 1)))
 
     # -- setup ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _fit_input_stats(self, limit: int = 256) -> None:
+        """Standardise the head's inputs on training embeddings (a seeded sample when not frozen)."""
+        idx = self.split["train"]
+        if not self.frozen and len(idx) > limit:
+            idx = sorted(np.random.default_rng(self.cfg.seed).choice(idx, limit, replace=False).tolist())
+        paths = [self.ds.samples[i].path for i in idx]
+        if self.frozen:
+            emb = self.cache.get(paths)
+        else:
+            self.model.eval()
+            emb = torch.cat([self.model.embed(self._frames(idx[i:i + 16])).float().cpu()
+                             for i in range(0, len(idx), 16)])
+        self.model.head.set_input_stats(emb)
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.cfg
         named = [(n, p) for n, p in self.model.head.named_parameters() if p.requires_grad]
@@ -107,7 +125,7 @@ class Trainer:
             groups.append({"params": logits, "lr": cfg.select_lr})
         bb = [p for p in self.model.backbone.parameters() if p.requires_grad]
         if bb and not self.frozen:
-            groups.append({"params": bb, "lr": cfg.backbone_lr if cfg.regime == "full" else cfg.lr})
+            groups.append({"params": bb, "lr": cfg.lr if cfg.regime == "lora" else cfg.backbone_lr})
         cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         return cls(groups, weight_decay=cfg.weight_decay)
 
@@ -132,21 +150,22 @@ class Trainer:
         return t
 
     # -- data -------------------------------------------------------------------------------
-    def _frames(self, idx: list[int]) -> torch.Tensor:
+    def _frames(self, idx: list[int], augment_seed: int | None = None) -> torch.Tensor:
         pre = self.model.preprocess
         paths = [self.ds.samples[i].path for i in idx]
-        frames = list(self._pool.map(pre.load,
-                                     paths))
-        return torch.from_numpy(np.stack(frames)).to(self.device)
+        frames = np.stack(list(self._pool.map(pre.load, paths)))
+        if augment_seed is not None:
+            frames = augment(frames, np.random.default_rng(augment_seed), self.cfg.train_crop)
+        return torch.from_numpy(frames).to(self.device)
 
-    def _predict(self, idx: list[int], train: bool) -> torch.Tensor:
+    def _predict(self, idx: list[int], train: bool, augment_seed: int | None = None) -> torch.Tensor:
         with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.use_amp):
             if self.frozen:
                 emb = self.cache.get([self.ds.samples[i].path for i in idx]).to(self.device)
                 net = self.trainable if train else self.model.head
                 return net(emb).float()
             net = self.trainable if train else self.model
-            return net(self._frames(idx)).float()
+            return net(self._frames(idx, augment_seed if self.cfg.augment else None)).float()
 
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's share of each global batch of a (seed, epoch)-determined shuffle."""
@@ -162,13 +181,16 @@ class Trainer:
         self.trainable.train()
         if self.frozen:
             self.model.backbone.eval()
+        else:
+            freeze_norm_statistics(self.model.backbone)
         batches = self._epoch_batches(epoch)
         losses = []
         self.optimizer.zero_grad(set_to_none=True)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, disable=not self.info.is_main)
         for step, idx in enumerate(bar):
             target = torch.from_numpy(self.targets[idx]).to(self.device)
-            loss = iqa_loss(self._predict(idx, train=True), target, self.cfg.rank_weight, self.cfg.rank_margin)
+            pred = self._predict(idx, train=True, augment_seed=(self.cfg.seed * 1009 + epoch) * 100003 + step)
+            loss = iqa_loss(pred, target, self.cfg.rank_weight, self.cfg.rank_margin)
             (loss / self.cfg.accum_steps).backward()
             if (step + 1) % self.cfg.accum_steps == 0 or step + 1 == len(batches):
                 self.optimizer.step()

@@ -57,3 +57,30 @@ def load_split(path: Path, ds: IQADataset) -> dict[str, list[int]]:
             raise DatasetError(f"split file {path} names {len(missing)} images not in {ds.name}, e.g. {missing[:3]}")
         out[k] = [by_name[n] for n in data.get(k, [])]
     return out
+
+
+def make_folds(ds: IQADataset, k: int, seed: int, val_ratio: float = 0.1) -> list[dict[str, list[int]]]:
+    """K-fold cross-validation: fold i tests on the i-th of k seeded, content-disjoint parts.
+
+    The other k-1 parts give an inner validation split (val_ratio of their groups, seeded by
+    (seed, i)) on which the checkpoint is chosen; the test fold is never looked at until the end.
+    """
+    if k < 2:
+        raise ValueError(f"cross-validation needs k >= 2 folds, got {k}")
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(ds.samples):
+        groups.setdefault(s.ref if (ds.split_by_ref and s.ref) else f"#{i}", []).append(i)
+    keys = sorted(groups)
+    if len(keys) < 2 * k:
+        raise ValueError(f"{ds.name}: {len(keys)} independent images/groups are too few for {k} folds")
+    order = [keys[j] for j in np.random.default_rng(seed).permutation(len(keys))]
+    parts = [order[i::k] for i in range(k)]
+    folds = []
+    for i in range(k):
+        rest = [g for j, p in enumerate(parts) if j != i for g in p]
+        rest = [rest[j] for j in np.random.default_rng([seed, i]).permutation(len(rest))]
+        n_val = max(1, int(round(val_ratio * len(rest))))
+        folds.append({"train": sorted(x for g in rest[n_val:] for x in groups[g]),
+                      "val": sorted(x for g in rest[:n_val] for x in groups[g]),
+                      "test": sorted(x for g in parts[i] for x in groups[g])})
+    return folds
