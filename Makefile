@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/edgeiqa: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[train,export,dev]"
+	$(BIN)/pip install --quiet -e ".[train,export,dev,lite]"
 	touch $(BIN)/edgeiqa
 
 install: $(BIN)/edgeiqa

@@ -140,5 +140,17 @@ class Scorer:
     def describe(self) -> dict[str, Any]:
         return {**self.backend.describe(), "bundle": str(self.bundle.path), "input": f"{self.height}x{self.width}"}
 
+    def close(self) -> None:
+        """Free the backend's session, engine and buffers; the Scorer is unusable afterwards."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 __all__ = ["ImageDecodeError", "ScoreResult", "Scorer"]

@@ -16,14 +16,17 @@ def test_demo_with_a_tiny_budget_writes_every_artefact(tmp_path):
         Image.fromarray(low).resize((64, 64), Image.Resampling.BICUBIC).save(refs / f"photo{i}.png")
     out = tmp_path / "demo"
     res = subprocess.run([sys.executable, "-m", "edgeiqa", "demo", "--out", str(out), "--backbone", "tiny-vit",
-                          "--size", "32", "--crops", "1", "--refs", str(refs), "--budget-minutes", "0.2",
-                          "--epochs", "2"], capture_output=True, text=True, timeout=900)
+                          "--pretrained", "false", "--size", "32", "--crops", "1", "--refs", str(refs),
+                          "--budget-minutes", "0.2", "--epochs", "2", "--compare", ""], capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"):
         assert step in res.stdout
     report = json.loads((out / "report.json").read_text())
-    for key in ("srcc", "plcc", "n_test", "baseline", "seconds", "models", "scored", "test_photos"):
+    for key in ("srcc", "plcc", "n_test", "baseline", "seconds", "models", "scored", "test_photos",
+                "graded_ordering"):
         assert key in report
+    trained = report["graded_ordering"]["trained"]
+    assert 0 <= trained["pairs_right"] <= 1 and -1 <= trained["mean_spearman"] <= 1 and trained["groups"] > 0
     assert -1 <= report["srcc"] <= 1 and report["n_test"] > 0
     assert -1 <= report["baseline"]["srcc"] <= 1
     assert set(report["models"]) == {"fp32", "int8", "int8-dynamic"}

@@ -297,3 +297,12 @@ def test_a_12mp_jpeg_is_draft_decoded_and_cropped_like_a_small_one(tmp_path):
     assert frame.shape == (256, 256, 3)
     direct = load_frame(big, 256, 256, "crop")  # no draft: the full-resolution array
     assert np.abs(frame.astype(int) - direct.astype(int)).mean() < 6
+
+
+def test_scorer_is_a_context_manager_that_closes_its_backend(bundle, photo):
+    from edgeiqa.runtime import Scorer
+
+    with Scorer.load(bundle, backend="onnxruntime") as scorer:
+        (r,) = scorer.score([photo])
+        assert r.ok
+    assert scorer.backend.session is None

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from edgeiqa.runtime.errors import EdgeIQAError
 from torch import nn
 
 
-class WeightPackageError(RuntimeError):
+class WeightPackageError(EdgeIQAError):
     """A weight package is missing, altered, or does not fit the architecture."""
 
 

@@ -75,6 +75,10 @@ class OnnxRuntimeBackend:
     def synchronize(self) -> None:
         """session.run returns after the work is done: nothing queued."""
 
+    def close(self) -> None:
+        """Drop the session (ONNX Runtime frees its arena with it)."""
+        self.session = None  # type: ignore[assignment]
+
     def describe(self) -> dict[str, Any]:
         import onnxruntime as ort
 

@@ -186,13 +186,26 @@ def _crops(ref: Reference, size: int, n: int, rng: np.random.Generator) -> list[
     return out
 
 
+LABELS = ("ssim", "level")
+
+
+def level_mos(level: int) -> float:
+    """The 'level' label: 100 for the clean crop, 18 points less per level (10 at level 5)."""
+    return 100.0 - 18.0 * level
+
+
 def build_synthetic(out: str | Path, refs: str | Path | None = None, seed: int = 0, size: int = 192,
                     crops: int = 3, distortions: tuple[str, ...] | None = None, workers: int = 2,
-                    progress: bool = True) -> Path:
-    """Write images and synthetic.csv (path, mos, ref, distortion, level) under `out`.
+                    progress: bool = True, labels: str = "ssim") -> Path:
+    """Write images and synthetic.csv (path, mos, ref, distortion, level, ssim) under `out`.
 
+    labels="ssim": MOS = 100 x SSIM against the clean crop (the weak FR label). labels="level":
+    MOS from the distortion level alone (level_mos), which says only "cleaner is better" and is
+    blind to content; the SSIM column is written either way.
     Deterministic for a seed: every image's randomness comes from (seed, ref, crop, type, level).
     """
+    if labels not in LABELS:
+        raise ValueError(f"unknown labels {labels!r}; known: {', '.join(LABELS)}")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     references = folder_references(Path(refs)) if refs else skimage_references()
@@ -208,23 +221,23 @@ def build_synthetic(out: str | Path, refs: str | Path | None = None, seed: int =
     def run(job: tuple) -> tuple[str, float, str, str, int]:
         ref_name, ci, clean, dname, level = job[:5]
         if dname == "reference":
-            img, mos = clean, 100.0
+            img, ssim = clean, 100.0
         else:
             fn, levels = DISTORTIONS[dname]
             rng = np.random.default_rng([seed, job[5], ci, job[6], level])
             img = fn(clean, levels[level - 1], rng)
-            mos = ssim_mos(clean, img)
+            ssim = ssim_mos(clean, img)
         rel = f"images/{ref_name}_c{ci}_{dname}_{level}.png"
         Image.fromarray(img).save(out / rel, optimize=False, compress_level=1)
-        return rel, mos, ref_name, dname, level
+        return rel, (ssim if labels == "ssim" else level_mos(level)), ref_name, dname, level, ssim
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows = list(tqdm(pool.map(run, jobs), total=len(jobs), desc="synthetic set", disable=not progress))
     tmp = out / "synthetic.csv.tmp"
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["path", "mos", "ref", "distortion", "level"])
-        w.writerows((r, f"{m:.4f}", ref, d, lv) for r, m, ref, d, lv in rows)
+        w.writerow(["path", "mos", "ref", "distortion", "level", "ssim"])
+        w.writerows((r, f"{m:.4f}", ref, d, lv, f"{ss:.4f}") for r, m, ref, d, lv, ss in rows)
     tmp.replace(out / "synthetic.csv")
     return out / "synthetic.csv"
 
