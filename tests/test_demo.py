@@ -17,7 +17,8 @@ def test_demo_with_a_tiny_budget_writes_every_artefact(tmp_path):
     out = tmp_path / "demo"
     res = subprocess.run([sys.executable, "-m", "edgeiqa", "demo", "--out", str(out), "--backbone", "tiny-vit",
                           "--pretrained", "false", "--size", "32", "--crops", "1", "--refs", str(refs),
-                          "--budget-minutes", "0.2", "--epochs", "2", "--compare", ""], capture_output=True, text=True, timeout=900)
+                          "--budget-minutes", "0.2", "--epochs", "2", "--compare", ""],
+                         capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"):
         assert step in res.stdout
