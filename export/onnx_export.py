@@ -27,9 +27,46 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opse
     n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     external = n_bytes > EXTERNAL_DATA_BYTES
     program.save(str(path), external_data=external)
+    cast_only_input(path)
     data = Path(str(path) + ".data")
     onnx.checker.check_model(str(path) if external else onnx.load(str(path)), full_check=False)
     return data if external and data.exists() else None
+
+
+def cast_only_input(path: Path) -> int:
+    """Make a Cast the only consumer of the graph input; returns how many consumers were moved.
+
+    TensorRT lets a UINT8 network input feed a Cast and nothing else (NVIDIA/TensorRT#3985), but
+    the dynamo exporter reads the dynamic batch with a Shape of the raw input. The Cast keeps the
+    shape, so every other consumer can read the Cast's output instead. External weights stay put.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    graph = model.graph
+    name = graph.input[0].name
+    casts = [n for n in graph.node if n.op_type == "Cast" and list(n.input) == [name]]
+    if not casts:
+        return 0
+    moved = 0
+    for node in graph.node:
+        if node is casts[0] or name not in node.input:
+            continue
+        for i, inp in enumerate(node.input):
+            if inp == name:
+                node.input[i] = casts[0].output[0]
+                moved += 1
+    if moved:
+        # The Cast reads only the graph input, so it can go first: the graph stays topologically sorted.
+        cast = casts[0]
+        nodes = [cast] + [n for n in graph.node if n is not cast]
+        copies = [onnx.NodeProto() for _ in nodes]
+        for dst, src in zip(copies, nodes):
+            dst.CopyFrom(src)
+        del graph.node[:]
+        graph.node.extend(copies)
+        onnx.save(model, str(path))
+    return moved
 
 
 def ort_session(path: Path, threads: int = 0):

@@ -73,8 +73,8 @@ def test_lite_alias_defaults_to_stats_pooling_at_512_with_crop():
     assert bb.pool == "stats" and isinstance(bb.model, StageStatsPool)
     assert (bb.preprocess.height, bb.preprocess.resize) == (512, "crop")
     assert bb.preprocess.mean == pytest.approx((0.5, 0.5, 0.5))
-    # 5 stages (16, 24, 40, 112, 320 channels) x mean and std, plus the 1280 final features.
-    assert bb.embed_dim == 2 * (16 + 24 + 40 + 112 + 320) + 1280
+    # 7 block groups (16, 24, 40, 80, 112, 192, 320 channels) x mean and std.
+    assert bb.embed_dim == 2 * (16 + 24 + 40 + 80 + 112 + 192 + 320)
     x = torch.randn(2, 3, 96, 128)  # any size: a CNN with global statistics
     assert bb(x).shape == (2, bb.embed_dim)
     last = create_backbone("efficientnet-lite0", pool="last", image_size=64)
@@ -86,15 +86,14 @@ def test_stats_pool_is_the_stage_mean_and_std():
 
     model = timm.create_model("resnet18", pretrained=False, num_classes=0, layers=[1, 1, 1, 1]).eval()
     pool = StageStatsPool(model).eval()
+    assert pool.stages == [64, 128, 256, 512]  # layer1..4, not the stem
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         got = pool(x)
-        _, stages = model.forward_intermediates(x, indices=len(pool.stages))
-        first = stages[0]
-        assert torch.allclose(got[:, :first.shape[1]], first.mean((2, 3)), atol=1e-5)
-        std = first.std((2, 3), unbiased=False)
-        assert torch.allclose(got[:, first.shape[1]:2 * first.shape[1]], std, atol=1e-3)
-        assert torch.allclose(got[:, -model.num_features:], model(x), atol=1e-5)
+        layer4 = model.forward_features(x)
+        c = layer4.shape[1]
+        assert torch.allclose(got[:, -2 * c:-c], layer4.mean((2, 3)), atol=1e-5)
+        assert torch.allclose(got[:, -c:], layer4.std((2, 3), unbiased=False), atol=1e-3)
 
 
 def test_stats_pool_refuses_a_model_without_intermediates():

@@ -186,3 +186,15 @@ def test_ship_keeps_only_the_named_precisions(trained, tmp_path):
     assert scorer.backend.precision == "int8"
     with pytest.raises(ExportError, match="--ship"):
         export_bundle(trained[1], tmp_path / "c", ExportOptions(precisions=("fp32",), ship=("int8",)))
+
+
+def test_the_uint8_input_feeds_only_a_cast(bundle):
+    """TensorRT: a UINT8 network input may feed a Cast and nothing else (NVIDIA/TensorRT#3985)."""
+    import onnx
+    from edgeiqa.runtime.bundle import INPUT_NAME
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for m in manifest["models"]:
+        graph = onnx.load(str(bundle / m["file"]), load_external_data=False).graph
+        consumers = [n for n in graph.node if INPUT_NAME in n.input]
+        assert [n.op_type for n in consumers] == ["Cast"], (m["file"], [n.op_type for n in consumers])

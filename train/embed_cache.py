@@ -37,7 +37,8 @@ class EmbeddingCache:
         self.model = model
         pre = model.preprocess
         key = json.dumps({"backbone": model.backbone.name, "weights": weights_fingerprint(model.backbone),
-                          "pool": getattr(model.backbone, "pool", "last"), "preprocess": pre.to_dict()},
+                          "pool": getattr(model.backbone, "pool", "last"), "embed_dim": model.backbone.embed_dim,
+                          "stages": getattr(model.backbone.model, "stages", None), "preprocess": pre.to_dict()},
                          sort_keys=True)
         self.folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(key.encode()).hexdigest()[:20]
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ class Normalize(nn.Module):
         self.register_buffer("shift", mean / std, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(0, 3, 1, 2).float() * self.scale - self.shift
+        # Cast first: TensorRT lets a UINT8 network input feed only a Cast (NVIDIA/TensorRT#3985).
+        return x.float().permute(0, 3, 1, 2) * self.scale - self.shift
 
 
 class IQAModel(nn.Module):

@@ -1,0 +1,45 @@
+"""The committed default bundle: it loads without torch and orders real photos by quality."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+BUNDLE = Path(__file__).resolve().parents[1] / "engines" / "edgeiqa-default"
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    from edgeiqa.runtime import Scorer
+
+    if not (BUNDLE / "manifest.json").is_file():
+        pytest.fail(f"the default bundle {BUNDLE} is missing")
+    with Scorer.load(BUNDLE, backend="onnxruntime") as s:
+        yield s
+
+
+@pytest.mark.parametrize("photo", ["chelsea", "coffee", "astronaut", "rocket"])
+def test_default_bundle_orders_a_clean_photo_above_its_blurred_and_noisy_versions(scorer, photo):
+    from skimage import data
+
+    clean = Image.fromarray(getattr(data, photo)())
+    blurred = clean.filter(ImageFilter.GaussianBlur(3))
+    rng = np.random.default_rng(0)
+    noisy = Image.fromarray(np.clip(np.asarray(clean) + rng.normal(0, 25, np.asarray(clean).shape), 0, 255)
+                            .astype(np.uint8))
+    s_clean, s_blur, s_noise = (r.score for r in scorer.score([clean, blurred, noisy]))
+    assert s_clean > s_blur and s_clean > s_noise, (s_clean, s_blur, s_noise)
+
+
+def test_default_bundle_says_what_it_was_trained_on_and_how_it_was_measured(scorer):
+    card = scorer.bundle.manifest["trained_on"]
+    assert "CLIVE" in card["dataset"] and "University of Texas" in card["licence_notice"]
+    cv = card["cross_validation"]
+    assert cv["folds"] >= 5 and cv["shipped"] in cv["by_precision"]
+    shipped, fp32 = cv["by_precision"][cv["shipped"]], cv["by_precision"]["fp32"]
+    assert fp32["srcc_median"] - shipped["srcc_median"] <= cv["tolerance_srcc"]
+    assert len(shipped["srcc_folds"]) == cv["folds"]
+    # No SRCC computed on anything but a test split: the final model has none of its own.
+    assert all(m.get("srcc_test_sample") is None for m in scorer.bundle.manifest["models"])
+    assert scorer.bundle.manifest["input"]["resize"] == "crop"
