@@ -32,8 +32,8 @@ def prefetch_batches(items: Sequence[T], load: Loader, batch_size: int, workers:
             return load(item)
         except ImageDecodeError as err:
             return err
-        except (OSError, ValueError, MemoryError) as err:  # never let one file end the batch
-            return ImageDecodeError(f"{item}: {err}")
+        except (OSError, ValueError, TypeError, MemoryError) as err:  # never let one item end the batch
+            return ImageDecodeError(f"{type(item).__name__} item: {err}")
 
     starts = list(range(0, len(items), batch_size))
     if not starts:

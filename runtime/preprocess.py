@@ -49,6 +49,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def _open(item: ImageInput) -> Image.Image:
     if isinstance(item, Image.Image):
         return item
+    if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
+        raise ImageDecodeError(f"cannot read a {type(item).__name__} as an image: give a path, bytes, a PIL "
+                               "image or a uint8 HxWx3 array")
     if isinstance(item, (bytes, bytearray, memoryview)):
         if len(item) == 0:
             raise ImageDecodeError("empty byte string: no image data")

@@ -130,7 +130,7 @@ class Scorer:
     def score(self, items: ImageInput | Sequence[ImageInput], batch_size: int = 16, workers: int | None = None
               ) -> list[ScoreResult]:
         """Paths, bytes, PIL images or uint8 HxWx3 arrays (or one of them) -> one result each."""
-        if isinstance(items, (str, os.PathLike, bytes, bytearray)) or not isinstance(items, Sequence):
+        if isinstance(items, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(items, Sequence):
             if isinstance(items, np.ndarray) and items.ndim == 4:
                 items = list(items)
             else:

@@ -306,3 +306,14 @@ def test_scorer_is_a_context_manager_that_closes_its_backend(bundle, photo):
         (r,) = scorer.score([photo])
         assert r.ok
     assert scorer.backend.session is None
+
+
+def test_odd_inputs_get_per_item_errors_and_never_kill_the_call(scorer, photo):
+    data = open(photo, "rb").read()
+    (one,) = scorer.score(memoryview(data))  # a memoryview is one image, not a sequence of bytes
+    assert one.ok
+    items = [photo, None, [photo, photo], np.zeros((8, 8, 3), np.float32), bytearray(data), memoryview(data), 3.5]
+    results = scorer.score(items)
+    assert len(results) == len(items)
+    assert [r.ok for r in results] == [True, False, False, False, True, True, False]
+    assert "NoneType" in results[1].error and "uint8" in results[3].error
