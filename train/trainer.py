@@ -83,6 +83,7 @@ class Trainer:
                       else make_split(self.ds, cfg.seed, tuple(cfg.split_ratios), cfg.official_split))
         if not self.split["train"]:
             raise ValueError("the training split is empty")
+        self._pool = ThreadPoolExecutor(max_workers=max(1, cfg.num_workers or min(4, os.cpu_count() or 1)))
         self.model: IQAModel = build_model(cfg).to(self.device)
         self.frozen = cfg.regime == "frozen"
         if self.frozen:
@@ -96,7 +97,6 @@ class Trainer:
         self.targets = np.array([self.ds.scale.to_train(s.mos) for s in self.ds.samples], dtype=np.float32)
         self.use_amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.startswith("cuda")
                                              and torch.cuda.is_bf16_supported())
-        self._pool = ThreadPoolExecutor(max_workers=max(1, cfg.num_workers or min(4, os.cpu_count() or 1)))
 
     # -- setup ------------------------------------------------------------------------------
     @torch.no_grad()
