@@ -35,6 +35,8 @@ def main_export(argv: list[str]) -> int:
     p.add_argument("--batch", type=_ints, default=(1, 8, 32), help="TensorRT profile min,opt,max batch")
     p.add_argument("--triton", default=None, help="also write a Triton model repository here")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument("--no-check", action="store_true", help="record the export errors without enforcing their "
+                   "tolerances (edgeiqa.export.checks)")
     p.add_argument("--model-card", default=None, help="JSON file recorded as the manifest's `trained_on`: dataset, "
                    "licence notice, cross-validated metrics (benchmarks/default_bundle.py writes one)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -48,7 +50,8 @@ def main_export(argv: list[str]) -> int:
     opts = ExportOptions(precisions=tuple(x.strip() for x in args.precision.split(",") if x.strip()),
                          calib=args.calib, calib_count=args.calib_count, prune=args.prune,
                          float_input=args.float_input, trt=args.trt, trt_batch=args.batch, triton=args.triton,
-                         force=args.force, ship=tuple(_names(args.ship)) if args.ship else None)
+                         force=args.force, ship=tuple(_names(args.ship)) if args.ship else None,
+                         check=not args.no_check)
     try:
         if args.model_card:
             opts.model_card = json.loads(Path(args.model_card).read_text())

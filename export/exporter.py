@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from edgeiqa.export.checks import enforce
 from edgeiqa.export.fold import fold_head, measure_on
 from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
@@ -52,6 +53,7 @@ class ExportOptions:
     check_count: int = 32
     ship: tuple[str, ...] | None = None  # precisions kept in the bundle (default: every one exported)
     model_card: dict[str, Any] | None = None  # what the model was trained on and how it was measured
+    check: bool = True  # fail when a measured error exceeds its tolerance (edgeiqa.export.checks)
 
 
 @dataclass
@@ -232,6 +234,8 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
     if len(check_mos) >= 3:
         models[0]["srcc_test_sample"] = srcc(fp32_scores, np.asarray(check_mos))
 
+    if opts.check:
+        enforce(models, fold_report.to_dict(), scale.hi - scale.lo)
     trt_error = None
     if opts.trt:
         trt_error = _build_engines(tmp, models, opts, pre)

@@ -198,3 +198,25 @@ def test_the_uint8_input_feeds_only_a_cast(bundle):
         graph = onnx.load(str(bundle / m["file"]), load_external_data=False).graph
         consumers = [n for n in graph.node if INPUT_NAME in n.input]
         assert [n.op_type for n in consumers] == ["Cast"], (m["file"], [n.op_type for n in consumers])
+
+
+def test_export_fails_when_a_measured_error_exceeds_its_tolerance(trained, tmp_path, monkeypatch):
+    """The checks are enforced, not only recorded; --no-check writes the bundle anyway."""
+    import edgeiqa.export.checks as checks
+    from edgeiqa.export.exporter import ExportOptions, export_bundle
+
+    monkeypatch.setitem(checks.TOLERANCES, "fp32", (0.0, 0.0))  # no exporter is bit-exact: this must trip
+    with pytest.raises(checks.ExportCheckError, match="error vs pytorch"):
+        export_bundle(trained[1], tmp_path / "b", ExportOptions())
+    assert not (tmp_path / "b").exists()  # nothing half-written
+    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(check=False))
+    assert (res.bundle / "manifest.json").is_file()
+
+
+def test_tolerances_flag_int8_errors_in_mos_points():
+    from edgeiqa.export.checks import violations
+
+    models = [{"file": "model.int8.onnx", "precision": "int8", "error_vs_fp32": {"max_abs": 12.0, "mean_abs": 1.0}},
+              {"file": "model.fp16.onnx", "precision": "fp16", "error_vs_fp32": {"max_abs": 0.1, "mean_abs": 0.01}}]
+    bad = violations(models, {}, mos_range=100.0)
+    assert len(bad) == 1 and "model.int8.onnx" in bad[0]

@@ -1,0 +1,58 @@
+"""Export checks that can fail: each measured error has a stated tolerance.
+
+Tolerances are fractions of the bundle's MOS range (0-100 for CLIVE/KonIQ), on real check images:
+- fold: folded head vs the trained head, on the training scale: float rounding only;
+- fp32 ONNX vs PyTorch: the same arithmetic in another order;
+- fp16 vs fp32: half-precision activations;
+- int8 / int8-cpu / int8-dynamic vs fp32: quantisation. On the default bundle (EfficientNet-Lite0,
+  CLIVE) the measured max is well inside it; a model that exceeds it ranks photos differently from
+  the one that was validated and must not ship silently.
+`edgeiqa export --no-check` records the numbers without enforcing them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeiqa.runtime.errors import EdgeIQAError
+
+# (max_abs, mean_abs) as fractions of the MOS range.
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "fold": (1e-4, 1e-5),
+    "fp32": (2e-3, 5e-4),
+    "fp16": (2e-2, 5e-3),
+    "int8": (0.10, 0.03),
+    "int8-cpu": (0.10, 0.03),
+    "int8-dynamic": (0.10, 0.03),
+}
+
+
+class ExportCheckError(EdgeIQAError):
+    """A measured export error exceeds its tolerance."""
+
+
+def violations(manifest_models: list[dict[str, Any]], fold: dict[str, Any], mos_range: float) -> list[str]:
+    """Every check that exceeds its tolerance, as a sentence naming the numbers."""
+    out = []
+    fmax, fmean = TOLERANCES["fold"]
+    if fold.get("max_abs_diff_real") is not None and not fold.get("prune_eps"):
+        if fold["max_abs_diff_real"] > fmax or fold["mean_abs_diff_real"] > fmean:
+            out.append(f"folded head differs from the trained head by max {fold['max_abs_diff_real']:.2e} "
+                       f"(tolerance {fmax:.0e} on the training scale)")
+    for m in manifest_models:
+        key = "error_vs_pytorch" if m["precision"] == "fp32" else "error_vs_fp32"
+        err = m.get(key)
+        if not err or m["precision"] not in TOLERANCES:
+            continue
+        tmax, tmean = (t * mos_range for t in TOLERANCES[m["precision"]])
+        if err["max_abs"] > tmax or err["mean_abs"] > tmean:
+            out.append(f"{m['file']}: {key.replace('_', ' ')} max {err['max_abs']:.4g} / mean {err['mean_abs']:.4g} "
+                       f"exceeds {tmax:.4g} / {tmean:.4g} MOS points")
+    return out
+
+
+def enforce(manifest_models: list[dict[str, Any]], fold: dict[str, Any], mos_range: float) -> None:
+    bad = violations(manifest_models, fold, mos_range)
+    if bad:
+        raise ExportCheckError("export checks failed (pass --no-check to write the bundle anyway):\n  "
+                               + "\n  ".join(bad))
