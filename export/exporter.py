@@ -213,7 +213,7 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
     models.append(entry)
 
     calib_frames = None
-    if "int8" in opts.precisions:
+    if {"int8", "int8-cpu"} & set(opts.precisions):
         calib_frames = _calibration_frames(opts, cfg, checkpoint, pre, seed, notes)
     for precision in opts.precisions:
         if precision == "fp32":
@@ -221,13 +221,16 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
         dst = tmp / f"model.{precision}.onnx"
         if precision == "fp16":
             quantize.to_fp16(fp32, dst)
-        elif precision == "int8":
-            quantize.to_int8_qdq(fp32, dst, feed(calib_frames))
+        elif precision in ("int8", "int8-cpu"):
+            quantize.to_int8_qdq(fp32, dst, feed(calib_frames), "tensorrt" if precision == "int8" else "cpu")
         else:
             quantize.to_int8_dynamic(fp32, dst)
         scores = run_onnx(dst, feed(check_frames))
         models.append({"file": dst.name, "format": "onnx", "precision": precision,
-                       "quantization": {"int8": "static QDQ (ONNX Runtime, symmetric, per-channel)",
+                       "quantization": {"int8": "static QDQ, symmetric int8 activations and per-channel weights, "
+                                                "float biases and head (TensorRT explicit quantisation)",
+                                        "int8-cpu": "static QDQ, uint8 activations, int8 per-channel weights, "
+                                                    "float head (ONNX Runtime x86; not for TensorRT)",
                                         "int8-dynamic": "dynamic (ONNX Runtime, per-channel weights)"}.get(precision),
                        "error_vs_fp32": _score_error(fp32_scores, scores),
                        "srcc_test_sample": srcc(scores, np.asarray(check_mos)) if len(check_mos) >= 3 else None})
@@ -312,7 +315,7 @@ def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions,
         return reason
     cache = tmp / "timing.cache"
     for m in list(models):
-        if m["format"] != "onnx" or m["precision"] == "int8-dynamic":  # TensorRT cannot run dynamic int8
+        if m["format"] != "onnx" or m["precision"] in ("int8-dynamic", "int8-cpu"):  # not TensorRT graphs
             continue
         try:
             models.append(build_engine(tmp / m["file"], tmp, m["precision"], pre.height, pre.width, opts.trt_batch,

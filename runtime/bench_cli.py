@@ -120,7 +120,7 @@ def main_bench(argv: list[str]) -> int:
                                 "precision and batch; model-only and end-to-end (JPEG decode + resize included).")
     p.add_argument("--bundle", required=True)
     p.add_argument("--backend", default="onnxruntime", help="comma list: onnxruntime,tensorrt")
-    p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8,int8-dynamic")
+    p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8,int8-cpu,int8-dynamic")
     p.add_argument("--batch", default="1,8,32")
     p.add_argument("--images", default=None, help="JPEG folder for end-to-end rows (default: generated 1024x768)")
     p.add_argument("--e2e-images", type=int, default=64)

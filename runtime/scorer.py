@@ -81,7 +81,8 @@ class Scorer:
 
         onnx_models = b.find("onnx")
         if precision is None:  # the most exact model the bundle ships
-            order = {p: i for i, p in enumerate(("fp32", "fp16", "int8-dynamic", "int8"))}
+            # On ONNX Runtime (CPU) the U8S8 int8-cpu flavour before the TensorRT-style int8.
+            order = {p: i for i, p in enumerate(("fp32", "fp16", "int8-cpu", "int8-dynamic", "int8"))}
             onnx_models = sorted(onnx_models, key=lambda m: order.get(m.precision, 9))[:1]
         entries = [m for m in onnx_models if precision is None or m.precision == precision]
         if not entries:

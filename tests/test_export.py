@@ -220,3 +220,44 @@ def test_tolerances_flag_int8_errors_in_mos_points():
               {"file": "model.fp16.onnx", "precision": "fp16", "error_vs_fp32": {"max_abs": 0.1, "mean_abs": 0.01}}]
     bad = violations(models, {}, mos_range=100.0)
     assert len(bad) == 1 and "model.int8.onnx" in bad[0]
+
+
+def _initializers(graph):
+    from onnx import numpy_helper
+
+    return {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+
+
+def test_int8_qdq_follows_tensorrt_rules_and_int8_cpu_is_u8s8(bundle):
+    """int8: symmetric int8 (zero points 0), per-channel weights, no DequantizeLinear of an int32
+    bias, the folded head in float. int8-cpu: uint8 activations, int8 weights."""
+    import numpy as np
+    import onnx
+
+    for precision, act_dtype in (("int8", np.int8), ("int8-cpu", np.uint8)):
+        graph = onnx.load(str(bundle / f"model.{precision}.onnx")).graph
+        inits = _initializers(graph)
+        producers = {o: n for n in graph.node for o in n.output}
+        dq = [n for n in graph.node if n.op_type == "DequantizeLinear"]
+        assert dq, precision
+        per_channel = 0
+        for n in dq:
+            x, scale = n.input[0], inits.get(n.input[1])
+            zp = inits.get(n.input[2]) if len(n.input) > 2 else None
+            if x in inits:  # a constant: a weight, or an int32 bias (ONNX Runtime only: TensorRT rejects it)
+                allowed = (np.int8,) if precision == "int8" else (np.int8, np.int32)
+                assert inits[x].dtype in allowed, (precision, n.name, inits[x].dtype)
+                assert zp is None or not zp.any()
+                per_channel += scale is not None and scale.size > 1
+            elif zp is not None:  # an activation
+                assert zp.dtype == act_dtype, (precision, n.name, zp.dtype)
+                if precision == "int8":
+                    assert not zp.any(), "TensorRT has no asymmetric int8"
+        assert per_channel > 0
+        for n in graph.node:
+            if any(i.startswith("head.") for i in n.input):  # the folded head reads float tensors
+                assert all(producers.get(i) is None or producers[i].op_type != "DequantizeLinear"
+                           for i in n.input), (precision, n.name)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    errors = {m["precision"]: m["error_vs_fp32"]["max_abs"] for m in manifest["models"] if "error_vs_fp32" in m}
+    assert set(errors) >= {"int8", "int8-cpu"}
