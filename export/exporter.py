@@ -6,6 +6,7 @@ failed export never leaves a half-written bundle behind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -53,6 +54,7 @@ class ExportOptions:
     check_count: int = 32
     ship: tuple[str, ...] | None = None  # precisions kept in the bundle (default: every one exported)
     model_card: dict[str, Any] | None = None  # what the model was trained on and how it was measured
+    static_batch: int = 0  # > 0: a fixed batch (and TensorRT profile min = opt = max = it)
     check: bool = True  # fail when a measured error exceeds its tolerance (edgeiqa.export.checks)
 
 
@@ -137,6 +139,10 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
     if opts.ship and not set(opts.ship) <= set(opts.precisions):
         raise ExportError(f"--ship {','.join(opts.ship)} must be among the exported precisions "
                           f"{','.join(opts.precisions)}")
+    if opts.static_batch < 0:
+        raise ExportError(f"--static-batch must be >= 1, got {opts.static_batch}")
+    if opts.static_batch:
+        opts = dataclasses.replace(opts, trt_batch=(opts.static_batch,) * 3)
     if not (1 <= opts.trt_batch[0] <= opts.trt_batch[1] <= opts.trt_batch[2]):
         raise ExportError(f"--batch min,opt,max must satisfy 1 <= min <= opt <= max, got {opts.trt_batch}")
     _check_output_folder(out, opts.force)
@@ -204,8 +210,8 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
 
     models: list[dict[str, Any]] = []
     fp32 = tmp / "model.fp32.onnx"
-    data_file = export_onnx(graph, _example(check_frames, graph), fp32, opts.opset)
-    fp32_scores = run_onnx(fp32, feed(check_frames))
+    data_file = export_onnx(graph, _example(check_frames, graph), fp32, opts.opset, opts.static_batch)
+    fp32_scores = run_onnx(fp32, feed(check_frames), static_batch=opts.static_batch)
     entry = {"file": fp32.name, "format": "onnx", "precision": "fp32", "ops": graph_ops(fp32),
              "error_vs_pytorch": _score_error(reference, fp32_scores)}
     if data_file:
@@ -225,7 +231,7 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
             quantize.to_int8_qdq(fp32, dst, feed(calib_frames), "tensorrt" if precision == "int8" else "cpu")
         else:
             quantize.to_int8_dynamic(fp32, dst)
-        scores = run_onnx(dst, feed(check_frames))
+        scores = run_onnx(dst, feed(check_frames), static_batch=opts.static_batch)
         models.append({"file": dst.name, "format": "onnx", "precision": precision,
                        "quantization": {"int8": "static QDQ, symmetric int8 activations and per-channel weights, "
                                                 "float biases and head (TensorRT explicit quantisation)",
@@ -267,7 +273,8 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
         "input": {"name": INPUT_NAME, "dtype": "float32" if opts.float_input else "uint8",
                   "layout": "NCHW" if opts.float_input else "NHWC", "height": pre.height, "width": pre.width,
                   "channels": 3, "color": "RGB", "resize": pre.resize, "interpolation": pre.interpolation,
-                  "normalization_baked": not opts.float_input, "mean": list(pre.mean), "std": list(pre.std)},
+                  "normalization_baked": not opts.float_input, "mean": list(pre.mean), "std": list(pre.std),
+                  "batch": opts.static_batch or "dynamic"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch"]},
         "score": {"scale": scale.to_dict(), "higher_is_better": True,
                   "note": "the graph outputs the MOS scale directly: mos = lo + t * (hi - lo) is baked in"},

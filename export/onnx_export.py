@@ -11,18 +11,25 @@ from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME
 EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GiB keep weights in a .onnx.data file beside them
 
 
-def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 18) -> Path | None:
+def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 18,
+                static_batch: int = 0) -> Path | None:
     """Write `path` (and `path.data` for large models). Returns the external data file, if any.
 
     The dynamo exporter handles every backbone family with a dynamic batch (the TorchScript one
-    fails on RoPE attention, DINOv3 and Perception Encoder).
+    fails on RoPE attention, DINOv3 and Perception Encoder). static_batch > 0 fixes the batch
+    too, for firmware and accelerators without dynamic shapes (Jetson DLA, some camera SoCs).
     """
     import onnx
 
     module = module.eval()
-    batch = torch.export.Dim("batch", min=1, max=4096)
+    if static_batch:
+        reps = (static_batch + len(example) - 1) // len(example)
+        example = example.repeat(reps, *([1] * (example.dim() - 1)))[:static_batch]
+        dynamic = None
+    else:
+        dynamic = {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
     program = torch.onnx.export(module, (example,), dynamo=True, input_names=[INPUT_NAME],
-                                output_names=[OUTPUT_NAME], dynamic_shapes={"frames": {0: batch}},
+                                output_names=[OUTPUT_NAME], dynamic_shapes=dynamic,
                                 opset_version=opset, verbose=False)
     n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     external = n_bytes > EXTERNAL_DATA_BYTES
@@ -78,10 +85,11 @@ def ort_session(path: Path, threads: int = 0):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(path: Path, frames: np.ndarray, batch: int = 16) -> np.ndarray:
+def run_onnx(path: Path, frames: np.ndarray, batch: int = 16, static_batch: int = 0) -> np.ndarray:
+    from edgeiqa.runtime.batching import run_fixed_batch
+
     sess = ort_session(path)
-    return np.concatenate([sess.run([OUTPUT_NAME], {INPUT_NAME: frames[i:i + batch]})[0]
-                           for i in range(0, len(frames), batch)])
+    return run_fixed_batch(lambda f: sess.run([OUTPUT_NAME], {INPUT_NAME: f})[0], frames, static_batch or batch)
 
 
 def graph_ops(path: Path) -> list[str]:

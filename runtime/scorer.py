@@ -9,6 +9,7 @@ from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 from edgeiqa.runtime.backends.base import Backend
+from edgeiqa.runtime.batching import run_fixed_batch
 from edgeiqa.runtime.bundle import Bundle, load_bundle
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError
 from edgeiqa.runtime.pipeline import prefetch_batches
@@ -47,6 +48,7 @@ class Scorer:
         self.height, self.width = int(inp["height"]), int(inp["width"])
         self.float_input = inp["dtype"] != "uint8"
         self.resize_rule, self.interpolation = inp.get("resize", "squash"), inp.get("interpolation", "bilinear")
+        self.static_batch = inp["batch"] if isinstance(inp.get("batch"), int) else 0
         self._mean = np.asarray(inp["mean"], np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(inp["std"], np.float32).reshape(1, 3, 1, 1)
 
@@ -107,7 +109,10 @@ class Scorer:
                              f"{list(frames.shape)} (use score() to decode and resize)")
         if len(frames) == 0:
             return np.zeros((0,), np.float32)
-        return np.asarray(self.backend.run(self._model_input(np.ascontiguousarray(frames))), np.float32)
+        frames = self._model_input(np.ascontiguousarray(frames))
+        if self.static_batch:  # a fixed-batch graph: chunk and pad (edgeiqa.runtime.batching)
+            return np.asarray(run_fixed_batch(self.backend.run, frames, self.static_batch), np.float32)
+        return np.asarray(self.backend.run(frames), np.float32)
 
     def load_frame(self, item: ImageInput) -> np.ndarray:
         return load_frame(item, self.height, self.width, self.resize_rule, self.interpolation)  # type: ignore[arg-type]

@@ -41,6 +41,16 @@ def csv_dataset(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    """A real photograph (scikit-image's coffee) as a JPEG file."""
+    import skimage.data
+
+    p = tmp_path / "coffee.jpg"
+    Image.fromarray(skimage.data.coffee()).save(p, quality=92)
+    return p
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGEIQA_CACHE", str(tmp_path / "cache"))

@@ -261,3 +261,18 @@ def test_int8_qdq_follows_tensorrt_rules_and_int8_cpu_is_u8s8(bundle):
     manifest = json.loads((bundle / "manifest.json").read_text())
     errors = {m["precision"]: m["error_vs_fp32"]["max_abs"] for m in manifest["models"] if "error_vs_fp32" in m}
     assert set(errors) >= {"int8", "int8-cpu"}
+
+
+def test_static_batch_export_has_a_fixed_shape_and_the_scorer_pads(trained, tmp_path, photo):
+    import onnx
+    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.runtime import Scorer
+
+    res = export_bundle(trained[1], tmp_path / "static", ExportOptions(static_batch=4))
+    assert res.manifest["input"]["batch"] == 4
+    graph = onnx.load(str(tmp_path / "static" / "model.fp32.onnx")).graph
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
+    with Scorer.load(tmp_path / "static") as scorer:
+        one = scorer.score([photo])  # 1 frame, padded to 4
+        six = scorer.score([photo] * 6)  # 4, then 2 padded to 4
+    assert one[0].ok and [r.score for r in six] == pytest.approx([one[0].score] * 6, abs=1e-4)

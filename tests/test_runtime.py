@@ -23,14 +23,6 @@ def scorer(bundle):
     return Scorer.load(bundle, backend="onnxruntime")
 
 
-@pytest.fixture
-def photo(tmp_path) -> Path:
-    import skimage.data
-
-    p = tmp_path / "coffee.jpg"
-    Image.fromarray(skimage.data.coffee()).save(p, quality=92)
-    return p
-
 
 def test_runtime_never_imports_torch(bundle, photo):
     code = (
