@@ -46,7 +46,7 @@ def test_manifest_contract(bundle):
     assert m["input"]["dtype"] == "uint8" and m["input"]["layout"] == "NHWC" and m["input"]["normalization_baked"]
     assert m["fold"]["max_abs_diff_random"] <= 1e-5 and m["fold"]["max_abs_diff_real"] <= 1e-5
     precisions = {e["precision"]: e for e in m["models"]}
-    assert set(precisions) == {"fp32", "fp16", "int8", "int8-dynamic"}
+    assert set(precisions) == {"fp32", "fp16", "int8", "int8-cpu", "int8-dynamic"}
     assert precisions["fp32"]["error_vs_pytorch"]["max_abs"] < 1e-2  # on the 0-100 MOS scale
     for p in ("fp16", "int8", "int8-dynamic"):
         assert np.isfinite(precisions[p]["error_vs_fp32"]["max_abs"])
@@ -216,7 +216,7 @@ def test_export_fails_when_a_measured_error_exceeds_its_tolerance(trained, tmp_p
 def test_tolerances_flag_int8_errors_in_mos_points():
     from edgeiqa.export.checks import violations
 
-    models = [{"file": "model.int8.onnx", "precision": "int8", "error_vs_fp32": {"max_abs": 12.0, "mean_abs": 1.0}},
+    models = [{"file": "model.int8.onnx", "precision": "int8", "error_vs_fp32": {"max_abs": 25.0, "mean_abs": 1.0}},
               {"file": "model.fp16.onnx", "precision": "fp16", "error_vs_fp32": {"max_abs": 0.1, "mean_abs": 0.01}}]
     bad = violations(models, {}, mos_range=100.0)
     assert len(bad) == 1 and "model.int8.onnx" in bad[0]
