@@ -8,15 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
+from edgeiqa.runtime.cli_args import positive_ints
 from edgeiqa.runtime.errors import EdgeIQAError
 
 
 def _names(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
-
-
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in s.split(","))
 
 
 def main_export(argv: list[str]) -> int:
@@ -32,7 +29,7 @@ def main_export(argv: list[str]) -> int:
     p.add_argument("--prune", type=float, default=0.0, help="drop (channel, activation) pairs with weight < EPS")
     p.add_argument("--float-input", action="store_true", help="float NCHW normalised input instead of uint8 NHWC")
     p.add_argument("--trt", action="store_true", help="also build TensorRT engines (on the target GPU)")
-    p.add_argument("--batch", type=_ints, default=(1, 8, 32), help="TensorRT profile min,opt,max batch")
+    p.add_argument("--batch", type=positive_ints, default=(1, 8, 32), help="TensorRT profile min,opt,max batch")
     p.add_argument("--triton", default=None, help="also write a Triton model repository here")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
     p.add_argument("--static-batch", type=int, default=0, metavar="N",

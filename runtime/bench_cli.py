@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeiqa.runtime.bench import BenchConfig, BenchRow, add_ratios, bench_scorer, jpeg_set, machine_info
+from edgeiqa.runtime.cli_args import positive_ints
 from edgeiqa.runtime.errors import EdgeIQAError
 
 
@@ -121,7 +122,7 @@ def main_bench(argv: list[str]) -> int:
     p.add_argument("--bundle", required=True)
     p.add_argument("--backend", default="onnxruntime", help="comma list: onnxruntime,tensorrt")
     p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8,int8-cpu,int8-dynamic")
-    p.add_argument("--batch", default="1,8,32")
+    p.add_argument("--batch", type=positive_ints, default=(1, 8, 32), help="comma list, e.g. 1,8,32")
     p.add_argument("--images", default=None, help="JPEG folder for end-to-end rows (default: generated 1024x768)")
     p.add_argument("--e2e-images", type=int, default=64)
     p.add_argument("--no-end-to-end", action="store_true")
@@ -135,7 +136,7 @@ def main_bench(argv: list[str]) -> int:
     p.add_argument("--json", default=None, help="write every number here")
     p.add_argument("--plot", default=None, help="write a PNG plot here")
     args = p.parse_args(argv)
-    cfg = BenchConfig(tuple(int(b) for b in _list(args.batch)), args.warmup, args.iters, args.min_seconds,
+    cfg = BenchConfig(args.batch, args.warmup, args.iters, args.min_seconds,
                       not args.no_end_to_end, args.e2e_images, args.images)
     try:
         result = run_bench(args.bundle, _list(args.backend), _list(args.precision), cfg, args.threads, args.baseline,

@@ -309,3 +309,15 @@ def test_odd_inputs_get_per_item_errors_and_never_kill_the_call(scorer, photo):
     assert len(results) == len(items)
     assert [r.ok for r in results] == [True, False, False, False, True, True, False]
     assert "NoneType" in results[1].error and "uint8" in results[3].error
+
+
+@pytest.mark.parametrize("argv", [["bench", "--bundle", "b", "--batch", "1,x"],
+                                  ["export", "ckpt", "--out", "o", "--batch", "1,a"],
+                                  ["export", "ckpt", "--out", "o", "--batch", "0,1,2"]])
+def test_bad_batch_values_are_one_line_errors(argv):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "edgeiqa", *argv], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "positive integers" in res.stderr.strip().splitlines()[-1]
