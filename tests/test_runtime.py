@@ -321,3 +321,13 @@ def test_bad_batch_values_are_one_line_errors(argv):
     res = subprocess.run([sys.executable, "-m", "edgeiqa", *argv], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "positive integers" in res.stderr.strip().splitlines()[-1]
+
+
+def test_onnxruntime_gpu_providers_get_the_device_index_and_a_persistent_trt_cache(tmp_path, monkeypatch):
+    from edgeiqa.runtime.backends.onnxruntime_backend import provider_options
+
+    monkeypatch.setenv("EDGEIQA_CACHE", str(tmp_path))
+    assert provider_options("CUDAExecutionProvider", "cuda:1") == {"device_id": "1"}
+    trt = provider_options("TensorrtExecutionProvider", "cuda:2")
+    assert trt["device_id"] == "2" and trt["trt_engine_cache_path"].startswith(str(tmp_path))
+    assert provider_options("CPUExecutionProvider", "cuda:1") == {}

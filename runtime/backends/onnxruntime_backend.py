@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,19 @@ def choose_providers(available_providers: list[str], device: str) -> list[str]:
     return chosen + ["CPUExecutionProvider"]
 
 
+def provider_options(provider: str, device: str) -> dict[str, str]:
+    """The GPU index of "cuda:N" for the GPU providers; for the TensorRT provider, an engine and
+    timing cache in the user's cache folder, so a restart does not rebuild the engine."""
+    index = device.split(":", 1)[1] if device.startswith("cuda:") else "0"
+    if provider == "CUDAExecutionProvider":
+        return {"device_id": index}
+    if provider == "TensorrtExecutionProvider":
+        cache = str(Path(os.environ.get("EDGEIQA_CACHE", Path.home() / ".cache" / "edgeiqa")) / "ort-trt")
+        return {"device_id": index, "trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
+                "trt_timing_cache_enable": "True", "trt_timing_cache_path": cache}
+    return {}
+
+
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
@@ -49,8 +64,10 @@ class OnnxRuntimeBackend:
         if inter_threads:
             opts.inter_op_num_threads = inter_threads
         self.providers = choose_providers(ort.get_available_providers(), device)
+        options = [provider_options(p, device) for p in self.providers]
         try:
-            self.session = ort.InferenceSession(str(bundle.file(entry)), opts, providers=self.providers)
+            self.session = ort.InferenceSession(str(bundle.file(entry)), opts, providers=self.providers,
+                                                provider_options=options)
         except Exception as err:  # noqa: BLE001 - ORT raises its own exception types
             raise BundleError(f"{entry.file} could not be loaded by ONNX Runtime ({err}); re-export the bundle") \
                 from err

@@ -6,6 +6,7 @@ Runs on TensorRT 10.x (JetPack 6) and 11.x, full or lean runtime, with cuda-pyth
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -59,11 +60,21 @@ class TensorRTBackend:
     def __init__(self, bundle: Bundle, precision: str | None = None, device: int = 0, cuda_graph: bool = False) -> None:
         trt = import_tensorrt()
         self.trt = trt
-        props = device_properties(device)
+        props = device_properties(device)  # reads attributes only: no context exists yet
         cc = f"{props['major']}.{props['minor']}"
         self.entry = select_engine(bundle, trt.__version__, cc, precision)
         self.precision = self.entry.precision
         self.device = props
+        from edgeiqa.runtime.backends.cuda_utils import _cudart
+
+        cudart = _cudart()
+        # Jetson: CPU and GPU share DRAM, so pinned host memory mapped into the GPU saves the copies.
+        # cudaDeviceMapHost must be set before any context exists (the runtime, the engine and the
+        # buffers below all create or use one), and the device chosen before any of them as well.
+        self.mapped = bool(props["integrated"] and props["can_map_host_memory"])
+        if self.mapped:
+            cuda_call(cudart.cudaSetDeviceFlags(cudart.cudaDeviceMapHost))
+        cuda_call(cudart.cudaSetDevice(device))
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         if hasattr(self.runtime, "engine_host_code_allowed"):
@@ -76,32 +87,29 @@ class TensorRTBackend:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         if INPUT_NAME not in names or OUTPUT_NAME not in names:
             raise BundleError(f"{self.entry.file} has tensors {names}, expected {INPUT_NAME!r} and {OUTPUT_NAME!r}")
-        _, _, max_shape = self.engine.get_tensor_profile_shape(INPUT_NAME, 0)
-        self.max_batch = int(max_shape[0])
+        min_shape, _, max_shape = self.engine.get_tensor_profile_shape(INPUT_NAME, 0)
+        self.min_batch, self.max_batch = int(min_shape[0]), int(max_shape[0])
         self.input_shape = tuple(int(d) for d in max_shape[1:])
-        in_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(INPUT_NAME)))
+        self.in_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(INPUT_NAME)))
         out_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(OUTPUT_NAME)))
-        mapped = props["integrated"] and props["can_map_host_memory"]  # Jetson: CPU and GPU share DRAM
-        if mapped:
-            from edgeiqa.runtime.backends.cuda_utils import _cudart
-
-            cudart = _cudart()
-            cuda_call(cudart.cudaSetDeviceFlags(cudart.cudaDeviceMapHost))
+        expected = np.dtype(np.uint8 if bundle.input["dtype"] == "uint8" else np.float32)
+        if self.in_dtype != expected:
+            raise BundleError(f"{self.entry.file} takes {self.in_dtype} input, the manifest says {expected}: "
+                              "rebuild the engine from this bundle's ONNX")
         self.stream = Stream()
-        self.inp = HostDeviceBuffer((self.max_batch, *self.input_shape), in_dtype, mapped)
-        self.out = HostDeviceBuffer((self.max_batch,), out_dtype, mapped)
-        self.context.set_tensor_address(INPUT_NAME, int(self.inp.device_ptr))
-        self.context.set_tensor_address(OUTPUT_NAME, int(self.out.device_ptr))
+        self.inp = HostDeviceBuffer((self.max_batch, *self.input_shape), self.in_dtype, self.mapped)
+        self.out = HostDeviceBuffer((self.max_batch,), out_dtype, self.mapped)
+        for name, buf in ((INPUT_NAME, self.inp), (OUTPUT_NAME, self.out)):
+            if not self.context.set_tensor_address(name, int(buf.device_ptr)):
+                raise RuntimeError(f"TensorRT refused the address of {name!r}")
         self.use_cuda_graph = cuda_graph
         self._graphs: dict[int, Any] = {}
-        self.mapped = mapped
-        cudart = self.stream.cudart
         self._events = (cuda_call(cudart.cudaEventCreate()), cuda_call(cudart.cudaEventCreate()))
         self.last_device_s: float | None = None  # device time of the last run(), from CUDA events
 
     def _enqueue(self, n: int) -> None:
         if not self.context.set_input_shape(INPUT_NAME, (n, *self.input_shape)):
-            raise RuntimeError(f"batch {n} is outside the engine's profile (max {self.max_batch})")
+            raise RuntimeError(f"batch {n} is outside the engine's profile ({self.min_batch}..{self.max_batch})")
         if self.use_cuda_graph:
             graph = self._graphs.get(n) or self._capture(n)
             if graph is not None:
@@ -111,34 +119,52 @@ class TensorRTBackend:
             raise RuntimeError("TensorRT execute_async_v3 failed")
 
     def _capture(self, n: int) -> Any:
-        """Record one enqueue as a CUDA graph (after a warm-up run, as TensorRT requires)."""
+        """Record one enqueue as a CUDA graph (after a warm-up run, as TensorRT requires).
+
+        A capture that fails or is invalidated (an engine that synchronises inside enqueue, say)
+        falls back to plain execute_async_v3 with a warning: TENSORRT.md's prescribed recovery.
+        """
         cudart = self.stream.cudart
-        self.context.execute_async_v3(self.stream.handle)
+        if not self.context.execute_async_v3(self.stream.handle):
+            raise RuntimeError("TensorRT execute_async_v3 failed")
         self.stream.synchronize()
-        cuda_call(cudart.cudaStreamBeginCapture(self.stream.handle,
-                                                cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal))
-        ok = self.context.execute_async_v3(self.stream.handle)
-        graph = cuda_call(cudart.cudaStreamEndCapture(self.stream.handle))
-        if not ok:
-            cuda_call(cudart.cudaGraphDestroy(graph))
-            cudart.cudaGetLastError()
+        graph = None
+        try:
+            cuda_call(cudart.cudaStreamBeginCapture(self.stream.handle,
+                                                    cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal))
+            ok = self.context.execute_async_v3(self.stream.handle)
+            graph = cuda_call(cudart.cudaStreamEndCapture(self.stream.handle))
+            if not ok:
+                raise RuntimeError("execute_async_v3 returned False during capture")
+            self._graphs[n] = cuda_call(cudart.cudaGraphInstantiate(graph, 0))
+            return self._graphs[n]
+        except RuntimeError as err:
+            cudart.cudaGetLastError()  # clear the sticky capture error
+            warnings.warn(f"CUDA graph capture failed at batch {n} ({err}); running without CUDA graphs",
+                          RuntimeWarning, stacklevel=3)
             self.use_cuda_graph = False
             return None
-        self._graphs[n] = cuda_call(cudart.cudaGraphInstantiate(graph, 0))
-        cuda_call(cudart.cudaGraphDestroy(graph))
-        return self._graphs[n]
+        finally:
+            if graph is not None:
+                cudart.cudaGraphDestroy(graph)
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
         cudart = self.stream.cudart
         scores = []
         cuda_call(cudart.cudaEventRecord(self._events[0], self.stream.handle))
+        if inputs.dtype != self.in_dtype or tuple(inputs.shape[1:]) != self.input_shape:
+            raise ValueError(f"the engine takes {self.in_dtype} [N, {', '.join(map(str, self.input_shape))}], "
+                             f"got {inputs.dtype} {list(inputs.shape)}")
         for start in range(0, len(inputs), self.max_batch):
             chunk = inputs[start:start + self.max_batch]
             n = len(chunk)
+            m = max(n, self.min_batch)  # a short last batch is padded up to the profile's minimum
             self.inp.host[:n] = chunk
-            self.inp.to_device(self.stream, chunk.nbytes)
-            self._enqueue(n)
-            self.out.to_host(self.stream, n * self.out.dtype.itemsize)
+            if m > n:
+                self.inp.host[n:m] = chunk[-1]
+            self.inp.to_device(self.stream, m * chunk[0].nbytes)
+            self._enqueue(m)
+            self.out.to_host(self.stream, m * self.out.dtype.itemsize)
             self.stream.synchronize()
             scores.append(self.out.host[:n].astype(np.float32).copy())
         cuda_call(cudart.cudaEventRecord(self._events[1], self.stream.handle))
