@@ -32,6 +32,10 @@ def main_export(argv: list[str]) -> int:
     p.add_argument("--batch", type=positive_ints, default=(1, 8, 32), help="TensorRT profile min,opt,max batch")
     p.add_argument("--triton", default=None, help="also write a Triton model repository here")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument("--tf32", action="store_true", help="--trt: let fp32 engines use TF32 (off: fp32 means fp32)")
+    p.add_argument("--trt-version-compatible", action="store_true",
+                   help="--trt: version-compatible plans, loadable by the lean runtime (tensorrt_lean) and later "
+                        "TensorRT versions (slower)")
     p.add_argument("--static-batch", type=int, default=0, metavar="N",
                    help="fixed batch N instead of a dynamic one (DLA, SoCs); the TensorRT profile is then N,N,N")
     p.add_argument("--no-check", action="store_true", help="record the export errors without enforcing their "
@@ -50,7 +54,8 @@ def main_export(argv: list[str]) -> int:
                          calib=args.calib, calib_count=args.calib_count, prune=args.prune,
                          float_input=args.float_input, trt=args.trt, trt_batch=args.batch, triton=args.triton,
                          force=args.force, ship=tuple(_names(args.ship)) if args.ship else None,
-                         check=not args.no_check, static_batch=args.static_batch)
+                         check=not args.no_check, static_batch=args.static_batch, tf32=args.tf32,
+                         trt_version_compatible=args.trt_version_compatible)
     try:
         if args.model_card:
             opts.model_card = json.loads(Path(args.model_card).read_text())

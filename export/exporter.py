@@ -55,6 +55,8 @@ class ExportOptions:
     ship: tuple[str, ...] | None = None  # precisions kept in the bundle (default: every one exported)
     model_card: dict[str, Any] | None = None  # what the model was trained on and how it was measured
     static_batch: int = 0  # > 0: a fixed batch (and TensorRT profile min = opt = max = it)
+    tf32: bool = False  # let fp32 TensorRT engines use TF32 tensor cores
+    trt_version_compatible: bool = False  # plans the lean runtime and later TensorRT versions can load
     check: bool = True  # fail when a measured error exceeds its tolerance (edgeiqa.export.checks)
 
 
@@ -320,13 +322,13 @@ def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions,
     ok, reason = tensorrt_available()
     if not ok:
         return reason
-    cache = tmp / "timing.cache"
     for m in list(models):
         if m["format"] != "onnx" or m["precision"] in ("int8-dynamic", "int8-cpu"):  # not TensorRT graphs
             continue
         try:
             models.append(build_engine(tmp / m["file"], tmp, m["precision"], pre.height, pre.width, opts.trt_batch,
-                                       cache, float_input=opts.float_input))
+                                       float_input=opts.float_input, tf32=opts.tf32,
+                                       version_compatible=opts.trt_version_compatible))
         except (RuntimeError, BackendUnavailableError) as err:
             return f"TensorRT build of {m['file']} failed: {err}"
     return None

@@ -33,6 +33,8 @@ def test_tensorrt_backend_names_real_tensorrt_api():
     missing = sorted(f"{o}.{a}" for o, a in used if not hasattr(owners[o], a) and a != "__version__")
     assert not missing, missing
     assert hasattr(trt.Logger, "WARNING") and hasattr(trt.ILogger.Severity, "ERROR")
+    # Version-compatible plans (export --trt-version-compatible) embed a lean runtime: host code.
+    assert hasattr(trt.Runtime, "engine_host_code_allowed") and hasattr(trt.Runtime, "deserialize_cuda_engine")
 
 
 def test_cuda_calls_name_real_cuda_runtime_functions():

@@ -218,6 +218,13 @@ def test_engine_for_another_gpu_or_tensorrt_version_is_refused(bundle, tmp_path)
         select_engine(bun, "11.4.0.106", "8.7", None)
     with pytest.raises(BundleError, match="sha256"):  # the manifest lists an engine the bundle lacks
         load_bundle(b)
+    # A version-compatible plan runs on later TensorRT (and the lean runtime), never on earlier.
+    m["models"][-1]["version_compatible"] = True
+    (b / "manifest.json").write_text(json.dumps(m))
+    bun = load_bundle(b, verify=False)
+    assert select_engine(bun, "11.4.0.106", "8.7", None).file.endswith(".engine")
+    with pytest.raises(BundleError):
+        select_engine(bun, "10.1.0", "8.7", None)
 
 
 def test_tensorrt_is_never_auto_selected_without_a_gpu(bundle):

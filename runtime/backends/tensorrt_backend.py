@@ -44,7 +44,7 @@ def select_engine(bundle: Bundle, trt_version: str, compute_capability: str, pre
         raise BundleError(f"{bundle.path} has no TensorRT engine{' of precision ' + precision if precision else ''}; "
                           "build one on this device: edgeiqa export CHECKPOINT --out BUNDLE --trt")
     matching = [e for e in engines if e.compute_capability == compute_capability and
-                e.tensorrt_version == trt_version]
+                (e.tensorrt_version == trt_version or _loads_version_compatible(e, trt_version))]
     if not matching:
         built = ", ".join(f"sm{e.compute_capability}/TensorRT {e.tensorrt_version}" for e in engines)
         raise BundleError(f"the bundle's engines were built for {built}, this device is sm{compute_capability} with "
@@ -52,6 +52,14 @@ def select_engine(bundle: Bundle, trt_version: str, compute_capability: str, pre
                           "on this device")
     order = {"fp16": 0, "int8": 1, "fp32": 2}
     return sorted(matching, key=lambda e: order.get(e.precision, 9))[0]
+
+
+def _loads_version_compatible(entry: ModelEntry, trt_version: str) -> bool:
+    """A version-compatible plan runs on its own TensorRT and later ones (10 -> 11, never back)."""
+    if not entry.info.get("version_compatible") or not entry.tensorrt_version:
+        return False
+    release = lambda v: tuple(int(x) for x in str(v).split(".")[:2])  # noqa: E731
+    return release(trt_version) >= release(entry.tensorrt_version)
 
 
 class TensorRTBackend:
