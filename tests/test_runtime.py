@@ -338,3 +338,30 @@ def test_onnxruntime_gpu_providers_get_the_device_index_and_a_persistent_trt_cac
     trt = provider_options("TensorrtExecutionProvider", "cuda:2")
     assert trt["device_id"] == "2" and trt["trt_engine_cache_path"].startswith(str(tmp_path))
     assert provider_options("CPUExecutionProvider", "cuda:1") == {}
+
+
+def test_score_a_folder_in_shards_writing_json_lines_and_resuming(bundle, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"p{i}.jpg")
+    out = tmp_path / "scores.jsonl"
+    for shard in ("0/2", "1/2"):
+        res = subprocess.run([*EDGEIQA, "score", "--bundle", str(bundle), str(folder), "--out", str(out),
+                              "--shard", shard], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted(r["path"] for r in rows) == sorted(str(p) for p in folder.glob("*.jpg"))  # no overlap, no gap
+    # A killed run leaves a torn last line; --resume keeps what is there and does the rest.
+    out.write_text("\n".join(out.read_text().splitlines()[:3]) + '\n{"path": "torn')
+    res = subprocess.run([*EDGEIQA, "score", "--bundle", str(bundle), str(folder), "--out", str(out), "--resume"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and "3 already in" in res.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines() if x.startswith('{"path": "/')]
+    assert len({r["path"] for r in rows}) == 7
+    bad = subprocess.run([*EDGEIQA, "score", "--bundle", str(bundle), str(folder), "--shard", "2/2"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "0 <= I < N" in bad.stderr
