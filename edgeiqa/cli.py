@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "score": ("edgeiqa.runtime.cli", "cpu", "score images with a bundle (no torch)"),
     "bench": ("edgeiqa.runtime.bench_cli", "cpu", "latency / throughput of a bundle"),
     "info": ("edgeiqa.runtime.cli", "cpu", "print a bundle's manifest"),
+    "select": ("edgeiqa.runtime.cli", "cpu", "the best frames of a burst (no torch)"),
     "demo": ("edgeiqa.export.demo", "export", "synthetic data -> train -> export -> score -> bench"),
 }
 

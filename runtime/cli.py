@@ -146,6 +146,43 @@ def main_score(argv: list[str]) -> int:
     return EXIT_SOME_FAILED if n_bad else EXIT_OK
 
 
+def main_select(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="edgeiqa select", description="Pick the best frames of a burst: the top K "
+                                "images by score, best first (exit 2 if some frames could not be read).")
+    p.add_argument("paths", nargs="+", help="the burst: image files or a folder")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--top", type=int, default=1, help="how many frames to keep")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
+    p.add_argument("--json", action="store_true", help="JSON lines: {rank, path, score}")
+    args = p.parse_args(argv)
+    if args.top < 1:
+        p.error(f"--top must be >= 1, got {args.top}")
+    from edgeiqa.runtime.preprocess import find_images
+    from edgeiqa.runtime.scorer import Scorer
+
+    files = [str(f) for f in find_images(args.paths)]
+    if not files:
+        print(f"edgeiqa select: no images found in {' '.join(args.paths)}", file=sys.stderr)
+        return EXIT_NOTHING_RAN
+    try:
+        with Scorer.load(args.bundle, args.backend) as scorer:
+            results = scorer.score(files)
+    except EdgeIQAError as err:
+        print(f"edgeiqa select: {err}", file=sys.stderr)
+        return EXIT_NOTHING_RAN
+    ranked = sorted((r for r in results if r.ok), key=lambda r: -float(r.score or 0.0))[:args.top]
+    for rank, r in enumerate(ranked, 1):
+        print(json.dumps({"rank": rank, "path": r.source, "score": r.score}) if args.json
+              else f"{rank:>3}  {r.score:8.2f}  {r.source}")
+    for r in results:
+        if not r.ok:
+            print(f"edgeiqa select: {r.error}", file=sys.stderr)
+    if not ranked:
+        return EXIT_NOTHING_RAN
+    return EXIT_SOME_FAILED if len(ranked) < min(args.top, len(results)) or any(not r.ok for r in results) \
+        else EXIT_OK
+
+
 def main_info(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="edgeiqa info", description="Print a bundle's manifest and check its files.")
     p.add_argument("bundle")

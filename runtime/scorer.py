@@ -143,6 +143,19 @@ class Scorer:
                 items = [items]  # type: ignore[list-item]
         return list(self.iter_scores(list(items), batch_size, workers))
 
+    def best(self, frames: ImageInput | Sequence[ImageInput], k: int = 1, batch_size: int = 16
+             ) -> list[tuple[int, float]]:
+        """The k best frames of a burst as (index, score), best first; unreadable frames never win.
+
+        Takes what `score` takes (paths, bytes, PIL images, uint8 arrays, or one [N, H, W, 3] array).
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        results = self.score(frames, batch_size)
+        ranked = sorted(((i, r.score) for i, r in enumerate(results) if r.ok and r.score is not None),
+                        key=lambda t: -t[1])
+        return ranked[:k]
+
     def describe(self) -> dict[str, Any]:
         return {**self.backend.describe(), "bundle": str(self.bundle.path), "input": f"{self.height}x{self.width}"}
 

@@ -46,3 +46,39 @@ def test_default_bundle_says_what_it_was_trained_on_and_how_it_was_measured(scor
     # No SRCC computed on anything but a test split: the final model has none of its own.
     assert all(m.get("srcc_test_sample") is None for m in scorer.bundle.manifest["models"])
     assert scorer.bundle.manifest["input"]["resize"] == "crop"
+
+
+def _burst(photo: np.ndarray) -> list[Image.Image]:
+    """One sharp frame among blurred, noisy and under-exposed versions of the same shot."""
+    clean = Image.fromarray(photo)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(photo + rng.normal(0, 20, photo.shape), 0, 255).astype(np.uint8)
+    dark = np.clip(photo.astype(np.float64) * 0.25, 0, 255).astype(np.uint8)
+    return [clean.filter(ImageFilter.GaussianBlur(2.5)), Image.fromarray(noisy), clean,
+            clean.filter(ImageFilter.GaussianBlur(1.2)), Image.fromarray(dark)]
+
+
+@pytest.mark.parametrize("photo", ["chelsea", "coffee", "astronaut"])
+def test_best_of_a_burst_is_the_sharp_frame(scorer, photo):
+    from skimage import data
+
+    burst = _burst(getattr(data, photo)())
+    best = scorer.best(burst, k=2)
+    assert best[0][0] == 2 and best[0][1] > best[1][1]
+
+
+def test_select_cli_ranks_a_burst_on_disk(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from skimage import data
+
+    for i, frame in enumerate(_burst(data.coffee())):
+        frame.save(tmp_path / f"frame{i}.jpg", quality=95)
+    (tmp_path / "frame9.jpg").write_bytes(b"truncated")
+    res = subprocess.run([sys.executable, "-m", "edgeiqa", "select", "--bundle", str(BUNDLE), "--top", "3", "--json",
+                          str(tmp_path)], capture_output=True, text=True, timeout=300)
+    ranked = [json.loads(x) for x in res.stdout.splitlines()]
+    assert res.returncode == 2 and "frame9.jpg" in res.stderr  # the unreadable frame is reported, not ranked
+    assert [r["rank"] for r in ranked] == [1, 2, 3] and ranked[0]["path"].endswith("frame2.jpg")
