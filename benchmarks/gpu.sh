@@ -10,4 +10,7 @@ OUT=${OUT:-}
 args=(--out "${OUT:-/tmp/edgeiqa-gpu}")
 [ "${DRY_RUN:-0}" = "1" ] && args+=(--dry-run)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "nvidia-smi: not available"
+# GPU tests first (they skip cleanly where the full TensorRT is missing): engine vs ONNX Runtime CPU,
+# CUDA graph on/off, batch 1 vs max.
+timeout 240 "$PY" -m pytest -q -m gpu tests/test_gpu.py -rs 2>&1 | tee "${OUT:-/tmp/edgeiqa-gpu}.pytest.log" || true
 timeout 330 "$PY" benchmarks/gpu_bench.py "${args[@]}"
