@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
@@ -49,6 +51,8 @@ class Scorer:
         self.float_input = inp["dtype"] != "uint8"
         self.resize_rule, self.interpolation = inp.get("resize", "squash"), inp.get("interpolation", "bilinear")
         self.static_batch = inp["batch"] if isinstance(inp.get("batch"), int) else 0
+        self._lock = threading.Lock()
+        self._closed = False
         self._mean = np.asarray(inp["mean"], np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(inp["std"], np.float32).reshape(1, 3, 1, 1)
 
@@ -71,9 +75,11 @@ class Scorer:
                 try:
                     dev = int(device.split(":")[1]) if device.startswith("cuda:") else 0
                     return cls(b, tensorrt_backend.TensorRTBackend(b, precision, dev, cuda_graph))
-                except (BackendUnavailableError, BundleError):
+                except (BackendUnavailableError, BundleError, RuntimeError) as err:
                     if backend == "tensorrt":
                         raise
+                    warnings.warn(f"TensorRT backend unavailable ({err}); falling back to ONNX Runtime",
+                                  RuntimeWarning, stacklevel=2)
         if backend == "tensorrt":
             if not b.find("tensorrt"):
                 raise BundleError(f"{b.path} has no TensorRT engine; build one on the target device with "
@@ -110,9 +116,14 @@ class Scorer:
         if len(frames) == 0:
             return np.zeros((0,), np.float32)
         frames = self._model_input(np.ascontiguousarray(frames))
-        if self.static_batch:  # a fixed-batch graph: chunk and pad (edgeiqa.runtime.batching)
-            return np.asarray(run_fixed_batch(self.backend.run, frames, self.static_batch), np.float32)
-        return np.asarray(self.backend.run(frames), np.float32)
+        # One run at a time: the TensorRT backend owns one set of pinned buffers and one stream, so
+        # concurrent calls from several threads are serialised here rather than corrupting them.
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Scorer was closed")
+            if self.static_batch:  # a fixed-batch graph: chunk and pad (edgeiqa.runtime.batching)
+                return np.asarray(run_fixed_batch(self.backend.run, frames, self.static_batch), np.float32)
+            return np.asarray(self.backend.run(frames), np.float32)
 
     def load_frame(self, item: ImageInput) -> np.ndarray:
         return load_frame(item, self.height, self.width, self.resize_rule, self.interpolation)  # type: ignore[arg-type]
@@ -161,9 +172,11 @@ class Scorer:
 
     def close(self) -> None:
         """Free the backend's session, engine and buffers; the Scorer is unusable afterwards."""
-        close = getattr(self.backend, "close", None)
-        if close is not None:
-            close()
+        with self._lock:
+            close = getattr(self.backend, "close", None)
+            if close is not None and not self._closed:
+                close()
+            self._closed = True
 
     def __enter__(self) -> Scorer:
         return self

@@ -276,3 +276,16 @@ def test_static_batch_export_has_a_fixed_shape_and_the_scorer_pads(trained, tmp_
         one = scorer.score([photo])  # 1 frame, padded to 4
         six = scorer.score([photo] * 6)  # 4, then 2 padded to 4
     assert one[0].ok and [r.score for r in six] == pytest.approx([one[0].score] * 6, abs=1e-4)
+
+
+def test_export_uses_the_checkpoints_recorded_preprocessing(trained, tmp_path):
+    """A timm upgrade that changed the backbone's default mean/std must not change the bundle."""
+    from edgeiqa.export.exporter import ExportOptions, export_bundle
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(trained[1], ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["preprocess"]["mean"] = [0.25, 0.5, 0.75]  # as if recorded by another timm
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    res = export_bundle(ckpt, tmp_path / "b", ExportOptions())
+    assert res.manifest["input"]["mean"] == [0.25, 0.5, 0.75]

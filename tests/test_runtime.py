@@ -365,3 +365,13 @@ def test_score_a_folder_in_shards_writing_json_lines_and_resuming(bundle, tmp_pa
     bad = subprocess.run([*EDGEIQA, "score", "--bundle", str(bundle), str(folder), "--shard", "2/2"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "0 <= I < N" in bad.stderr
+
+
+def test_concurrent_score_calls_on_one_scorer_agree_with_serial_ones(scorer, trained):
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = np.random.default_rng(3).integers(0, 256, (6, scorer.height, scorer.width, 3), dtype=np.uint8)
+    serial = scorer.score_array(frames)
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda i: scorer.score_array(frames[i:i + 1])[0], range(6)))
+    assert np.allclose(parallel, serial, atol=1e-5)

@@ -106,6 +106,10 @@ def load_checkpoint(folder: str | Path, device: str = "cpu"):
     cfg = read_checkpoint_config(folder)
     train_cfg = TrainConfig.from_dict(cfg["train"])
     model = build_model(train_cfg, pretrained=False, head_info=cfg["head"])
+    if "preprocess" in cfg:
+        # The pixels the model was trained on are the recorded ones, not what today's timm config
+        # would rebuild: a timm upgrade must not silently change a bundle's mean, std or kernel.
+        model.use_preprocess(PreprocessConfig.from_dict(cfg["preprocess"]))
     state = load_state(folder, cfg.get("weights_sha256"))
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k not in _OPTIONAL_KEYS]  # checkpoints older than the standardisation

@@ -39,6 +39,12 @@ class IQAModel(nn.Module):
     def preprocess(self) -> PreprocessConfig:
         return self.backbone.preprocess
 
+    def use_preprocess(self, pre: PreprocessConfig) -> None:
+        """Adopt a recorded preprocessing (checkpoint load): the normalisation buffers follow it."""
+        self.backbone.preprocess = pre
+        device = self.normalize.scale.device
+        self.normalize = Normalize(pre).to(device)
+
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 NHWC frames -> pooled embeddings [N, D] (what the frozen regime caches)."""
         return self.backbone(self.normalize(frames))
