@@ -75,7 +75,9 @@ def decode(item: ImageInput, target: tuple[int, int] | None = None) -> Image.Ima
         return Image.fromarray(as_uint8_rgb(item))
     try:
         img = _open(item)
-        if target is not None and img.format == "JPEG" and img.mode in {"RGB", "L", "CMYK", "YCbCr"}:
+        # Draft only what we opened ourselves: a caller's PIL image is never mutated.
+        if (target is not None and not isinstance(item, Image.Image) and img.format == "JPEG"
+                and img.mode in {"RGB", "L", "CMYK", "YCbCr"}):
             # Ask for twice the target so the final resize still low-pass filters properly.
             img.draft("RGB", (2 * target[1], 2 * target[0]))
         img.load()

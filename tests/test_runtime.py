@@ -375,3 +375,14 @@ def test_concurrent_score_calls_on_one_scorer_agree_with_serial_ones(scorer, tra
     with ThreadPoolExecutor(4) as pool:
         parallel = list(pool.map(lambda i: scorer.score_array(frames[i:i + 1])[0], range(6)))
     assert np.allclose(parallel, serial, atol=1e-5)
+
+
+def test_a_callers_lazily_opened_jpeg_is_not_mutated(tmp_path):
+    from edgeiqa.runtime.preprocess import load_frame
+    from PIL import Image
+
+    path = tmp_path / "big.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (1200, 1600, 3), dtype=np.uint8)).save(path)
+    img = Image.open(path)  # not loaded yet: draft() would shrink it in place
+    load_frame(img, 64, 64, "crop")
+    assert img.size == (1600, 1200)
