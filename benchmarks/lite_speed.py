@@ -2,7 +2,8 @@
 
 Each backbone is the full scoring model (uint8 frames -> normalise -> stage statistics -> gated
 head), random head weights (speed does not depend on them), at 512x512, batch 8: PyTorch eager
-fp32 (NCHW and channels_last), bf16 autocast, and ONNX Runtime fp32 on the same inputs. Writes
+fp32 (NCHW and channels_last), bf16 autocast, and ONNX Runtime fp32, int8-cpu and int8 on the
+same inputs. Writes
 benchmarks/results/lite_speed.json; the README's model table quotes it next to the CV SRCC.
 
     python benchmarks/lite_speed.py [--size 512] [--batch 8] [--backbones efficientnet-lite0,...]
@@ -32,6 +33,7 @@ def _time(fn, frames: np.ndarray, min_s: float = 3.0) -> float:
 
 def measure(alias: str, size: int, batch: int) -> dict[str, float]:
     from edgeiqa.export.onnx_export import export_onnx, ort_session
+    from edgeiqa.export.quantize import to_int8_qdq
     from edgeiqa.train.backbones import create_backbone
     from edgeiqa.train.heads import IQAHead
     from edgeiqa.train.model import IQAModel
@@ -42,8 +44,10 @@ def measure(alias: str, size: int, batch: int) -> dict[str, float]:
     x = torch.from_numpy(frames)
     row: dict[str, float] = {"embed_dim": bb.embed_dim}
     with torch.inference_mode():
-        nchw = IQAModel(create_backbone(alias, image_size=size), model.head).eval()
-        row["eager_fp32_nchw"] = _time(lambda f: nchw(torch.from_numpy(f).contiguous()), frames)
+        def nchw(f: np.ndarray) -> torch.Tensor:  # normalised, then made plain NCHW-contiguous
+            return model.head(model.backbone(model.normalize(torch.from_numpy(f)).contiguous()).float())
+
+        row["eager_fp32_nchw"] = _time(nchw, frames)
         cl = model.to(memory_format=torch.channels_last)
         row["eager_fp32_channels_last"] = _time(lambda f: cl(torch.from_numpy(f)), frames)
 
@@ -57,6 +61,12 @@ def measure(alias: str, size: int, batch: int) -> dict[str, float]:
         export_onnx(model.to(memory_format=torch.contiguous_format), x[:2], path)
         sess = ort_session(path)
         row["onnxruntime_fp32"] = _time(lambda f: sess.run(None, {"frames": f}), frames)
+        # int8 speed only (random calibration frames: the accuracy of int8 is in the README's CV table).
+        for precision, flavour in (("int8-cpu", "cpu"), ("int8", "tensorrt")):
+            q = Path(tmp) / f"m.{precision}.onnx"
+            to_int8_qdq(path, q, frames, flavour)
+            qs = ort_session(q)
+            row[f"onnxruntime_{precision}"] = _time(lambda f, s=qs: s.run(None, {"frames": f}), frames)
     row["ort_vs_eager_nchw"] = row["eager_fp32_nchw"] / row["onnxruntime_fp32"]
     row["ort_vs_bf16"] = row["eager_bf16_autocast"] / row["onnxruntime_fp32"]
     return row

@@ -124,7 +124,14 @@ def run_demo(out: Path, backbone: str, head: str, budget_minutes: float, pretrai
     ordering = {"trained": _ordering(test_rows, ours)}
     if compare is not None and (Path(compare) / "manifest.json").is_file():
         with Scorer.load(compare) as scorer:
-            ordering["default_bundle"] = _ordering(test_rows, [r.score for r in scorer.score(test_paths)])
+            # On the same crops (upscaled to its input), and on the held-out photos distorted at its
+            # own input size, which is the geometry it was built for.
+            ordering["default_bundle_on_crops"] = _ordering(test_rows, [r.score for r in scorer.score(test_paths)])
+            graded = _full_frame_set(out, sorted({ds.samples[i].ref for i in split["test"]}), scorer.height, seed,
+                                     refs)
+            g_rows = _csv_rows(graded / "synthetic.csv")
+            ordering["default_bundle_full_frame"] = _ordering(
+                g_rows, [r.score for r in scorer.score([graded / r["path"] for r in g_rows])])
     for name, o in ordering.items():
         print(f"      {name:<15} within-group Spearman {o['mean_spearman']:.3f}, pairs ordered right "
               f"{o['pairs_right']:.3f} ({o['groups']} groups)", flush=True)
@@ -170,6 +177,21 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def _full_frame_set(out: Path, photos: list[str], size: int, seed: int, refs_folder: str | None) -> Path:
+    """The held-out photos (one crop of `size` px each, no resize of the distortions) with every
+    distortion at every level: graded ordering at a bundle's own input size."""
+    from edgeiqa.train.data.synthetic import build_synthetic, folder_references, skimage_references
+    from PIL import Image
+
+    refs = out / "heldout-photos"
+    refs.mkdir(parents=True, exist_ok=True)
+    for ref in folder_references(Path(refs_folder)) if refs_folder else skimage_references():
+        if ref.name in photos:
+            Image.fromarray(ref.image).save(refs / f"{ref.name}.png")
+    build_synthetic(out / "graded-full-frame", refs, seed=seed, size=size, crops=1, labels="level", progress=False)
+    return out / "graded-full-frame"
 
 
 def _ordering(rows: list[dict[str, str]], scores: list[float | None]) -> dict[str, float]:
