@@ -5,9 +5,10 @@ Tolerances are fractions of the bundle's MOS range (0-100 for CLIVE/KonIQ), on r
 - fp32 ONNX vs PyTorch: the same arithmetic in another order;
 - fp16 vs fp32: half-precision activations;
 - int8 / int8-cpu / int8-dynamic vs fp32: quantisation. Measured on a CLIVE fold of the default
-  (EfficientNet-Lite0): max 10-13, mean 1.2 MOS points on a 0-88 range, SRCC unchanged; a model
-  beyond the tolerance ranks photos differently from the one that was validated and must not ship
-  silently.
+  (EfficientNet-Lite0): max 10-13, mean 1.2 MOS points on a 0-88 range, SRCC unchanged; on the
+  demo's synthetic models mean errors of 1.5-3.3 points on 0-100.
+- and every lower precision must order the check images as fp32 does (Spearman floor): a model
+  that ranks photos differently from the validated one must not ship silently.
 `edgeiqa export --no-check` records the numbers without enforcing them.
 """
 
@@ -22,10 +23,13 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     "fold": (1e-4, 1e-5),
     "fp32": (2e-3, 5e-4),
     "fp16": (2e-2, 5e-3),
-    "int8": (0.20, 0.03),
-    "int8-cpu": (0.20, 0.03),
-    "int8-dynamic": (0.20, 0.03),
+    "int8": (0.20, 0.05),
+    "int8-cpu": (0.20, 0.05),
+    "int8-dynamic": (0.20, 0.05),
 }
+# Spearman between a lower precision's scores and fp32's on the check images: what matters is
+# that it orders photos as the validated model does.
+MIN_RANK_AGREEMENT = {"fp16": 0.995, "int8": 0.95, "int8-cpu": 0.95, "int8-dynamic": 0.95}
 
 
 class ExportCheckError(EdgeIQAError):
@@ -49,6 +53,9 @@ def violations(manifest_models: list[dict[str, Any]], fold: dict[str, Any], mos_
         if err["max_abs"] > tmax or err["mean_abs"] > tmean:
             out.append(f"{m['file']}: {key.replace('_', ' ')} max {err['max_abs']:.4g} / mean {err['mean_abs']:.4g} "
                        f"exceeds {tmax:.4g} / {tmean:.4g} MOS points")
+        rank, floor = m.get("rank_agreement_vs_fp32"), MIN_RANK_AGREEMENT.get(m["precision"])
+        if rank is not None and floor is not None and rank < floor:
+            out.append(f"{m['file']}: orders the check images differently from fp32 (Spearman {rank:.4f} < {floor})")
     return out
 
 

@@ -33,6 +33,7 @@ from edgeiqa.train.registry import UnknownNameError
 from edgeiqa import __version__
 
 MIN_CALIBRATION_IMAGES = 8
+MIN_RANK_IMAGES = 20  # below this a Spearman between precisions is noise (one swap in 5 images: 0.9)
 
 
 class ExportError(EdgeIQAError):
@@ -241,6 +242,8 @@ def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], chec
                                                     "float head (ONNX Runtime x86; not for TensorRT)",
                                         "int8-dynamic": "dynamic (ONNX Runtime, per-channel weights)"}.get(precision),
                        "error_vs_fp32": _score_error(fp32_scores, scores),
+                       "rank_agreement_vs_fp32": srcc(scores, fp32_scores) if len(scores) >= MIN_RANK_IMAGES
+                       else None,
                        "srcc_test_sample": srcc(scores, np.asarray(check_mos)) if len(check_mos) >= 3 else None})
     if len(check_mos) >= 3:
         models[0]["srcc_test_sample"] = srcc(fp32_scores, np.asarray(check_mos))

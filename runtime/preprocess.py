@@ -48,6 +48,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def _open(item: ImageInput) -> Image.Image:
     if isinstance(item, Image.Image):
+        # A JPEG the caller opened from a file and has not decoded yet (so not edited either): decode
+        # our own copy of that file, with the same draft as the path would get; the caller's object
+        # is never touched. A decoded image is used as it is.
+        name = getattr(item, "filename", "")
+        if item.format == "JPEG" and getattr(item, "fp", None) is not None and name and Path(name).is_file():
+            return Image.open(name)
         return item
     if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
         raise ImageDecodeError(f"cannot read a {type(item).__name__} as an image: give a path, bytes, a PIL "
@@ -76,7 +82,7 @@ def decode(item: ImageInput, target: tuple[int, int] | None = None) -> Image.Ima
     try:
         img = _open(item)
         # Draft only what we opened ourselves: a caller's PIL image is never mutated.
-        if (target is not None and not isinstance(item, Image.Image) and img.format == "JPEG"
+        if (target is not None and img is not item and img.format == "JPEG"
                 and img.mode in {"RGB", "L", "CMYK", "YCbCr"}):
             # Ask for twice the target so the final resize still low-pass filters properly.
             img.draft("RGB", (2 * target[1], 2 * target[0]))

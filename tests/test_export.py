@@ -220,6 +220,8 @@ def test_tolerances_flag_int8_errors_in_mos_points():
               {"file": "model.fp16.onnx", "precision": "fp16", "error_vs_fp32": {"max_abs": 0.1, "mean_abs": 0.01}}]
     bad = violations(models, {}, mos_range=100.0)
     assert len(bad) == 1 and "model.int8.onnx" in bad[0]
+    models[1]["rank_agreement_vs_fp32"] = 0.9
+    assert any("orders the check images differently" in b for b in violations(models, {}, mos_range=100.0))
 
 
 def _initializers(graph):
