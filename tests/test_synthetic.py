@@ -89,3 +89,22 @@ def test_type_level_oracle_is_perfect_when_labels_ignore_content(tmp_path):
     train = list(range(0, 20))
     test = list(range(20, 30))
     assert type_level_oracle_srcc(path, train, test) == pytest.approx(1.0)
+
+
+def test_level_labels_follow_the_level_and_keep_the_ssim_column(tmp_path):
+    import csv
+
+    import numpy as np
+    from edgeiqa.train.data.synthetic import build_synthetic, level_mos
+    from PIL import Image
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(refs / "a.png")
+    path = build_synthetic(tmp_path / "s", refs, size=32, crops=1, distortions=("gaussian_blur",), labels="level",
+                           progress=False)
+    rows = list(csv.DictReader(open(path)))
+    assert [float(r["mos"]) for r in rows] == [level_mos(int(r["level"])) for r in rows]
+    assert all(0 <= float(r["ssim"]) <= 100 for r in rows)
+    assert float(next(r for r in rows if r["level"] == "5")["ssim"]) < 100

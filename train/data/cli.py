@@ -18,18 +18,20 @@ def main_data(argv: list[str]) -> int:
     c.add_argument("--root", required=True, help="folder the dataset was extracted to")
     c.add_argument("--csv", default="", help="for NAME=csv: the CSV file (path,mos)")
     c.add_argument("--json", action="store_true", help="end with one JSON object")
-    s = sub.add_parser("synth", help="build the synthetic set (KADID-style distortions, SSIM labels)")
+    s = sub.add_parser("synth", help="build the synthetic set (KADID-style distortions, SSIM or level labels)")
     s.add_argument("--out", required=True)
     s.add_argument("--refs", default=None, help="folder of clean images (default: scikit-image's photos)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=192, help="crop size in pixels")
     s.add_argument("--crops", type=int, default=3, help="crops per reference photo")
+    s.add_argument("--labels", default="ssim", choices=("ssim", "level"),
+                   help="MOS = 100 x SSIM vs the clean crop, or 100 - 18 x level")
     args = p.parse_args(argv)
     if args.action == "synth":
         from edgeiqa.train.data.synthetic import build_synthetic
 
         try:
-            path = build_synthetic(args.out, args.refs, args.seed, args.size, args.crops)
+            path = build_synthetic(args.out, args.refs, args.seed, args.size, args.crops, labels=args.labels)
         except (FileNotFoundError, EdgeIQAError) as err:
             print(f"edgeiqa data synth: {err}", file=sys.stderr)
             return 1
