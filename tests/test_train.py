@@ -186,3 +186,19 @@ def test_two_process_torchrun_agrees_with_one_process(csv_dataset, tmp_path):
     w1, w2 = load_file(str(tmp_path / "one/model.safetensors")), load_file(str(tmp_path / "two/model.safetensors"))
     for k in w1:
         assert torch.allclose(w1[k], w2[k], atol=1e-4), k
+
+
+def test_predict_with_a_checkpoint_naming_an_unknown_head_is_a_one_line_error(trained, tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(trained[1], ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["train"]["head"] = "no_such_head"
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    res = subprocess.run([sys.executable, "-m", "edgeiqa", "predict", str(ckpt), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "no_such_head" in res.stderr

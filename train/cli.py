@@ -52,13 +52,15 @@ def main_predict(argv: list[str]) -> int:
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--json", action="store_true", help="JSON lines: {path, score} or {path, error}")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, as train and score do), cpu, cuda:N")
     args = p.parse_args(argv)
     try:
+        import torch
         from edgeiqa.train.predict import CheckpointPredictor
 
-        predictor = CheckpointPredictor(args.checkpoint, args.device)
-    except EdgeIQAError as err:
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+        predictor = CheckpointPredictor(args.checkpoint, device)
+    except (EdgeIQAError, UnknownNameError, ValueError) as err:
         print(f"edgeiqa predict: {err}", file=sys.stderr)
         return 1
     paths = find_images(args.images)
