@@ -124,3 +124,12 @@ def test_partial_regime_trains_last_stages_and_norms_only():
     assert inner.conv_head.weight.requires_grad
     with pytest.raises(ValueError, match="partial-stages"):
         set_partial_trainable(bb, 99)
+
+
+def test_grad_cam_layer_is_one_that_stats_pooling_runs():
+    bb = create_backbone("efficientnet-lite0", image_size=64)
+    seen = []
+    handle = bb.last_block().register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    bb(torch.randn(1, 3, 64, 64))
+    handle.remove()
+    assert seen, "Grad-CAM would hook a layer the stats pooling never runs"

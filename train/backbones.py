@@ -104,9 +104,10 @@ class Backbone(nn.Module):
 
     def last_block(self) -> nn.Module:
         """The module whose output Grad-CAM looks at."""
-        m = self.model.model if isinstance(self.model, StageStatsPool) else self.model
-        if hasattr(m, "conv_head"):  # EfficientNet: the head conv sees every block
-            return m.conv_head
+        pooled = isinstance(self.model, StageStatsPool)
+        m = self.model.model if pooled else self.model
+        if hasattr(m, "conv_head") and not pooled:  # EfficientNet: the head conv sees every block
+            return m.conv_head  # (stats pooling never runs it: then its last block group)
         if hasattr(m, "blocks"):
             return m.blocks[-1]
         if hasattr(m, "layer4"):
