@@ -12,7 +12,7 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 from edgeiqa.runtime.backends.base import Backend
 from edgeiqa.runtime.batching import run_fixed_batch
-from edgeiqa.runtime.bundle import Bundle, load_bundle
+from edgeiqa.runtime.bundle import Bundle, load_bundle, verify_files
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError
 from edgeiqa.runtime.pipeline import prefetch_batches
 from edgeiqa.runtime.preprocess import ImageInput, load_frame
@@ -65,7 +65,7 @@ class Scorer:
         backend="auto" picks TensorRT only when the library, a GPU and an engine built for this
         GPU and TensorRT version are all present; otherwise ONNX Runtime.
         """
-        b = load_bundle(bundle, verify=verify)
+        b = load_bundle(bundle, verify=False)  # each backend checks the sha256 of the files it will use
         if backend not in ("auto", "onnxruntime", "tensorrt"):
             raise ValueError(f"unknown backend {backend!r}: auto, onnxruntime or tensorrt")
         if backend in ("auto", "tensorrt") and device != "cpu" and b.find("tensorrt"):
@@ -74,7 +74,7 @@ class Scorer:
             if backend == "tensorrt" or tensorrt_backend.available():
                 try:
                     dev = int(device.split(":")[1]) if device.startswith("cuda:") else 0
-                    return cls(b, tensorrt_backend.TensorRTBackend(b, precision, dev, cuda_graph))
+                    return cls(b, tensorrt_backend.TensorRTBackend(b, precision, dev, cuda_graph, verify))
                 except (BackendUnavailableError, BundleError, RuntimeError) as err:
                     if backend == "tensorrt":
                         raise
@@ -97,6 +97,8 @@ class Scorer:
             have = ", ".join(sorted({m.precision for m in b.find("onnx")})) or "none"
             raise BundleError(f"{b.path} has no ONNX model of precision {precision or 'any'} (has: {have}); "
                               "re-export with --precision")
+        if verify:
+            verify_files(b, only=[n for n in (entries[0].file, entries[0].info.get("data_file")) if n])
         return cls(b, OnnxRuntimeBackend(b, entries[0], device, threads))
 
     # -- scoring ----------------------------------------------------------------------------

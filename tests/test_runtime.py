@@ -386,3 +386,15 @@ def test_a_callers_lazily_opened_jpeg_is_not_mutated(tmp_path):
     img = Image.open(path)  # not loaded yet: draft() would shrink it in place
     load_frame(img, 64, 64, "crop")
     assert img.size == (1600, 1200)
+
+
+def test_scorer_hashes_only_the_model_it_will_run(bundle, tmp_path):
+    from edgeiqa.runtime import Scorer
+
+    b = tmp_path / "b"
+    shutil.copytree(bundle, b)
+    (b / "model.fp16.onnx").write_bytes(b"tampered")  # a file this Scorer will not open
+    with Scorer.load(b, backend="onnxruntime", precision="fp32") as scorer:
+        assert scorer.backend.precision == "fp32"
+    with pytest.raises(BundleError, match="sha256"):
+        Scorer.load(b, backend="onnxruntime", precision="fp16")

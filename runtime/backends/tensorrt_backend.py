@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from edgeiqa.runtime.backends.cuda_utils import HostDeviceBuffer, Stream, cuda_call, device_properties
-from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry
+from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry, verify_files
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError
 
 
@@ -65,12 +65,15 @@ def _loads_version_compatible(entry: ModelEntry, trt_version: str) -> bool:
 class TensorRTBackend:
     name = "tensorrt"
 
-    def __init__(self, bundle: Bundle, precision: str | None = None, device: int = 0, cuda_graph: bool = False) -> None:
+    def __init__(self, bundle: Bundle, precision: str | None = None, device: int = 0, cuda_graph: bool = False,
+                 verify: bool = True) -> None:
         trt = import_tensorrt()
         self.trt = trt
         props = device_properties(device)  # reads attributes only: no context exists yet
         cc = f"{props['major']}.{props['minor']}"
         self.entry = select_engine(bundle, trt.__version__, cc, precision)
+        if verify:  # hash the engine this device will run, not every file of the bundle
+            verify_files(bundle, only=[self.entry.file])
         self.precision = self.entry.precision
         self.device = props
         from edgeiqa.runtime.backends.cuda_utils import _cudart
