@@ -158,7 +158,7 @@ def main_select(argv: list[str]) -> int:
     if args.top < 1:
         p.error(f"--top must be >= 1, got {args.top}")
     from edgeiqa.runtime.preprocess import find_images
-    from edgeiqa.runtime.scorer import Scorer
+    from edgeiqa.runtime.scorer import Scorer, rank_results
 
     files = [str(f) for f in find_images(args.paths)]
     if not files:
@@ -170,7 +170,7 @@ def main_select(argv: list[str]) -> int:
     except EdgeIQAError as err:
         print(f"edgeiqa select: {err}", file=sys.stderr)
         return EXIT_NOTHING_RAN
-    ranked = sorted((r for r in results if r.ok), key=lambda r: -float(r.score or 0.0))[:args.top]
+    ranked = [results[i] for i in rank_results(results)[:args.top]]
     for rank, r in enumerate(ranked, 1):
         print(json.dumps({"rank": rank, "path": r.source, "score": r.score}) if args.json
               else f"{rank:>3}  {r.score:8.2f}  {r.source}")

@@ -42,6 +42,11 @@ def _describe_item(item: ImageInput, index: int) -> str:
     return f"<{type(item).__name__} #{index}>"
 
 
+def rank_results(results: Sequence[ScoreResult]) -> list[int]:
+    """Indices of the scored results, best first (failed ones are left out)."""
+    return sorted((i for i, r in enumerate(results) if r.ok), key=lambda i: -float(results[i].score))  # type: ignore[arg-type]
+
+
 class Scorer:
     def __init__(self, bundle: Bundle, backend: Backend) -> None:
         self.bundle = bundle
@@ -165,9 +170,7 @@ class Scorer:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         results = self.score(frames, batch_size)
-        ranked = sorted(((i, r.score) for i, r in enumerate(results) if r.ok and r.score is not None),
-                        key=lambda t: -t[1])
-        return ranked[:k]
+        return [(i, float(results[i].score)) for i in rank_results(results)[:k]]  # type: ignore[arg-type]
 
     def describe(self) -> dict[str, Any]:
         return {**self.backend.describe(), "bundle": str(self.bundle.path), "input": f"{self.height}x{self.width}"}

@@ -61,12 +61,15 @@ class EmbeddingCache:
         chunks = [paths[i:i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
         out: list[np.ndarray] = []
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            pending = [pool.submit(lambda c: np.stack(list(map(pre.load, c))), c) for c in chunks[:2]]
+            def load(chunk: list[Path]) -> np.ndarray:
+                return np.stack([pre.load(p) for p in chunk])
+
+            pending = [pool.submit(load, c) for c in chunks[:2]]
             for i in tqdm(range(len(chunks)), desc="embedding", unit="batch", leave=False,
                           disable=len(chunks) < 4):
                 frames = pending[i].result()
                 if i + 2 < len(chunks):
-                    pending.append(pool.submit(lambda c: np.stack(list(map(pre.load, c))), chunks[i + 2]))
+                    pending.append(pool.submit(load, chunks[i + 2]))
                 batch = torch.from_numpy(frames).to(self.device)
                 out += list(fast.embed(batch).float().cpu().numpy())
         return out

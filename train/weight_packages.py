@@ -9,12 +9,12 @@ is checked against the sha256 recorded here before a byte of it is trusted.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from edgeiqa.runtime.bundle import sha256_file
 from edgeiqa.runtime.errors import EdgeIQAError
 from torch import nn
 
@@ -59,14 +59,6 @@ def package_file(alias: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def map_positional(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Pair two state dicts in registration order; every shape must agree.
 
@@ -90,7 +82,7 @@ def map_positional(source: dict[str, torch.Tensor], target: dict[str, torch.Tens
 def load_package_weights(alias: str, model: nn.Module) -> str:
     """Load `alias`'s packaged ImageNet weights into a timm model in place; returns the sha256."""
     path = package_file(alias)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     expected = WEIGHT_PACKAGES[alias].sha256
     if digest != expected:
         raise WeightPackageError(f"{path}: sha256 {digest[:16]}... is not the published {expected[:16]}...; "
