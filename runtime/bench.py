@@ -29,12 +29,13 @@ class BenchRow:
     batch: int
     mode: str  # "model" (pre-decoded uint8 frames) or "end_to_end" (JPEG files through the pipeline)
     throughput: float = float("nan")  # images / second
-    p50_ms: float = float("nan")  # per-batch latency
+    p50_ms: float = float("nan")  # per-batch latency, wall clock (the same clock for every row)
     p90_ms: float = float("nan")
     p99_ms: float = float("nan")
     mean_ms: float = float("nan")
     iterations: int = 0
-    peak_rss_mb: float = float("nan")
+    device_p50_ms: float | None = None  # the backend's own device timer (CUDA events), where it has one
+    peak_rss_mb: float = float("nan")  # peak resident memory of the process that ran only this backend
     ratio_to_eager: float | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -53,18 +54,34 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process image, in MB.
+
+    Linux's VmHWM belongs to the address space, so it starts afresh in a spawned child; the
+    getrusage maximum (the fallback elsewhere) survives fork + exec and would report the parent's.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
 def time_calls(fn: Callable[[np.ndarray], Any], inputs: list[np.ndarray], warmup: int, iters: int,
                min_seconds: float, sync: Callable[[], None],
-               device_time: Callable[[], float | None] = lambda: None) -> list[float]:
-    """Per-call seconds: the backend's own device timer when it has one (CUDA events for
-    TensorRT), else wall time around the call and its synchronisation."""
+               device_time: Callable[[], float | None] = lambda: None) -> tuple[list[float], list[float]]:
+    """Per-call seconds on the wall clock (call + synchronisation), and the backend's own device
+    time per call where it keeps one (CUDA events for TensorRT; empty otherwise).
+
+    Every row of a bench is ranked by the wall clock, so rows of different backends compare like
+    with like; device time is an extra column, never a substitute.
+    """
     for i in range(warmup):
         fn(inputs[i % len(inputs)])
     sync()
-    times: list[float] = []
+    wall: list[float] = []
+    device: list[float] = []
     start = time.perf_counter()
     i = 0
     while i < iters or (time.perf_counter() - start < min_seconds and i < 50 * iters):
@@ -72,11 +89,12 @@ def time_calls(fn: Callable[[np.ndarray], Any], inputs: list[np.ndarray], warmup
         t0 = time.perf_counter()
         fn(x)
         sync()
-        wall = time.perf_counter() - t0
-        device = device_time()
-        times.append(device if device is not None else wall)
+        wall.append(time.perf_counter() - t0)
+        d = device_time()
+        if d is not None:
+            device.append(d)
         i += 1
-    return times
+    return wall, device
 
 
 def random_inputs(batch: int, shape: tuple[int, ...], sets: int = 4, seed: int = 0) -> list[np.ndarray]:
@@ -118,9 +136,11 @@ def bench_scorer(scorer: Any, cfg: BenchConfig, jpegs: list[Path]) -> list[Bench
     for b in cfg.batches:
         row = BenchRow(be.name, be.precision, b, "model", details=be.describe())
         try:
-            times = time_calls(scorer.score_array, random_inputs(b, shape), cfg.warmup, cfg.iters, cfg.min_seconds,
-                               be.synchronize, lambda: getattr(be, "last_device_s", None))
+            times, device = time_calls(scorer.score_array, random_inputs(b, shape), cfg.warmup, cfg.iters,
+                                       cfg.min_seconds, be.synchronize, lambda: getattr(be, "last_device_s", None))
             row.__dict__.update(percentiles(times), throughput=b / statistics.fmean(times), iterations=len(times))
+            if device:
+                row.device_p50_ms = float(np.percentile(device, 50) * 1e3)
         except (EdgeIQAError, RuntimeError, ValueError, MemoryError) as err:
             row.error = f"{type(err).__name__}: {err}"
         row.peak_rss_mb = peak_rss_mb()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.runtime.bench import BenchConfig, BenchRow, add_ratios, bench_scorer, jpeg_set, machine_info
+from edgeiqa.runtime.bench import BenchConfig, BenchRow, add_ratios, jpeg_set, machine_info
 from edgeiqa.runtime.cli_args import positive_ints
 from edgeiqa.runtime.errors import EdgeIQAError
 
@@ -18,66 +18,52 @@ def _list(s: str) -> list[str]:
 
 
 def run_bench(bundle: str, backends: list[str], precisions: list[str], cfg: BenchConfig, threads: int = 0,
-              baseline: str | None = None, checkpoint: str | None = None, device: str = "auto") -> dict[str, Any]:
+              baseline: str | None = None, checkpoint: str | None = None, device: str = "auto",
+              isolate: bool = True) -> dict[str, Any]:
+    """Every (backend, precision) in turn; with `isolate` each in its own process (own peak memory)."""
+    from edgeiqa.runtime.bench_isolated import BenchJob, run_isolated, run_job
     from edgeiqa.runtime.bundle import load_bundle
-    from edgeiqa.runtime.scorer import Scorer
 
     b = load_bundle(bundle)
     jpegs, tmp = jpeg_set(cfg)
+    jobs = []
+    if baseline:
+        ckpt = checkpoint or b.manifest.get("source_checkpoint", "")
+        on_gpu = device.startswith("cuda")
+        jobs += [BenchJob(str(b.path), baseline, p, device, threads, ckpt) for p in ("fp32", "fp32-cl", "bf16")
+                 + (("fp16",) if on_gpu else ())]
+    jobs += [BenchJob(str(b.path), be, p, device, threads) for be in backends for p in precisions]
     rows: list[BenchRow] = []
     try:
-        if baseline == "torch":
-            rows += _eager_rows(b, checkpoint or b.manifest.get("source_checkpoint", ""), cfg, jpegs, device)
-        for backend in backends:
-            for precision in precisions:
-                try:
-                    scorer = Scorer.load(b.path, backend, device, precision, threads, verify=False)  # type: ignore
-                except (EdgeIQAError, ValueError) as err:
-                    rows += [BenchRow(backend, precision, bs, "model", error=str(err)) for bs in cfg.batches]
-                    continue
-                rows += bench_scorer(scorer, cfg, jpegs)
+        for job in jobs:
+            rows += run_isolated(job, cfg, jpegs) if isolate else run_job(job, cfg, jpegs)
     finally:
         if tmp is not None:
             tmp.cleanup()
     add_ratios(rows)
     return {"bundle": str(b.path), "model": b.manifest.get("model"), "input": f"{b.height}x{b.width}",
-            "machine": machine_info(), "threads": threads or "library default", "rows": [r.to_dict() for r in rows]}
-
-
-def _eager_rows(bundle: Any, checkpoint: str, cfg: BenchConfig, jpegs: list[Path], device: str) -> list[BenchRow]:
-    """PyTorch eager fp32 (+ bf16 autocast) of the bundle's source checkpoint, in this same run."""
-    from edgeiqa.runtime.scorer import Scorer
-
-    try:
-        from edgeiqa.train.eager_backend import TorchEagerBackend
-    except ImportError as err:
-        return [BenchRow("torch-eager", "fp32", bs, "model", error=f"needs the train extra: {err}")
-                for bs in cfg.batches]
-    dev = "cuda" if device.startswith("cuda") else "cpu"
-    rows: list[BenchRow] = []
-    for precision in ("fp32", "bf16") + (("fp16",) if dev == "cuda" else ()):
-        try:
-            backend = TorchEagerBackend(checkpoint, precision, dev)
-        except (EdgeIQAError, ValueError, RuntimeError, OSError) as err:
-            rows += [BenchRow("torch-eager", precision, bs, "model", error=str(err)) for bs in cfg.batches]
-            continue
-        rows += bench_scorer(Scorer(bundle, backend), cfg, jpegs)
-    return rows
+            "machine": machine_info(), "threads": threads or "library default", "isolated": isolate,
+            "rows": [r.to_dict() for r in rows]}
 
 
 def format_table(result: dict[str, Any]) -> str:
+    """Wall-clock columns for every row; the device timer (CUDA events) as an extra column when any row has it."""
+    device = any(r.get("device_p50_ms") for r in result["rows"])
     lines = [f"{'backend':<13} {'prec':<12} {'batch':>5} {'mode':<10} {'img/s':>9} {'p50 ms':>9} {'p90 ms':>9} "
-             f"{'p99 ms':>9} {'x eager':>8} {'RSS MB':>7}"]
+             f"{'p99 ms':>9} {'x eager':>8} {'RSS MB':>7}" + (f" {'dev p50':>8}" if device else "")]
     for r in result["rows"]:
         if r["error"]:
             lines.append(f"{r['backend']:<13} {r['precision']:<12} {r['batch']:>5} {r['mode']:<10} error: {r['error']}")
             continue
         ratio = f"{r['ratio_to_eager']:.2f}" if r["ratio_to_eager"] else "-"
+        dev = (f" {r['device_p50_ms']:>8.2f}" if r.get("device_p50_ms") else f" {'-':>8}") if device else ""
         lines.append(f"{r['backend']:<13} {r['precision']:<12} {r['batch']:>5} {r['mode']:<10} {r['throughput']:>9.2f} "
-                     f"{r['p50_ms']:>9.2f} {r['p90_ms']:>9.2f} {r['p99_ms']:>9.2f} {ratio:>8} {r['peak_rss_mb']:>7.0f}")
+                     f"{r['p50_ms']:>9.2f} {r['p90_ms']:>9.2f} {r['p99_ms']:>9.2f} {ratio:>8} "
+                     f"{r['peak_rss_mb']:>7.0f}{dev}")
     m = result["machine"]
     lines.append(f"machine: {m.get('processor')} x{m.get('cpu_count')}, onnxruntime {m.get('onnxruntime', '-')}, "
-                 f"threads {result['threads']}")
+                 f"threads {result['threads']}; times are wall clock; RSS is the peak of "
+                 + ("each backend's own process" if result.get("isolated") else "this one process, so far"))
     return "\n".join(lines)
 
 
@@ -133,6 +119,8 @@ def main_bench(argv: list[str]) -> int:
     p.add_argument("--min-seconds", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every backend in this process (faster; peak memory then only grows row to row)")
     p.add_argument("--json", default=None, help="write every number here")
     p.add_argument("--plot", default=None, help="write a PNG plot here")
     args = p.parse_args(argv)
@@ -140,7 +128,7 @@ def main_bench(argv: list[str]) -> int:
                       not args.no_end_to_end, args.e2e_images, args.images)
     try:
         result = run_bench(args.bundle, _list(args.backend), _list(args.precision), cfg, args.threads, args.baseline,
-                           args.checkpoint, args.device)
+                           args.checkpoint, args.device, isolate=not args.in_process)
     except EdgeIQAError as err:
         print(f"edgeiqa bench: {err}", file=sys.stderr)
         return 1

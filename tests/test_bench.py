@@ -58,3 +58,33 @@ def test_bench_end_to_end_json_plot_and_a_failing_backend(bundle, tmp_path):
 def test_bench_config_defaults():
     cfg = BenchConfig()
     assert cfg.batches == (1, 8, 32) and cfg.end_to_end
+
+
+def test_every_backend_reports_its_own_peak_memory_and_wall_clock_times(trained, bundle):
+    """The eager baseline runs first; isolated, the ONNX Runtime rows no longer inherit torch's peak."""
+    from edgeiqa.runtime.bench_cli import format_table, run_bench
+
+    _, ckpt = trained
+    cfg = BenchConfig((2,), 1, 3, 0.0, False, 4, None)
+    result = run_bench(str(bundle), ["onnxruntime"], ["fp32"], cfg, baseline="torch", checkpoint=str(ckpt),
+                       device="cpu")
+    by = {(r["backend"], r["precision"]): r for r in result["rows"]}
+    eager, ort = by[("torch-eager", "fp32")], by[("onnxruntime", "fp32")]
+    assert not eager["error"] and not ort["error"]
+    assert ort["peak_rss_mb"] < eager["peak_rss_mb"] - 100, (ort["peak_rss_mb"], eager["peak_rss_mb"])
+    assert ort["details"]["isolated_process"] and result["isolated"]
+    assert ort["device_p50_ms"] is None  # no device timer on the CPU: wall clock only, never mixed
+    assert "each backend's own process" in format_table(result)
+
+
+def test_time_calls_keeps_the_wall_clock_even_when_a_device_timer_exists():
+    import time
+
+    from edgeiqa.runtime.bench import time_calls
+
+    def slow(_x):
+        time.sleep(0.004)
+
+    wall, device = time_calls(slow, [np.zeros(1)], 0, 5, 0.0, lambda: None, lambda: 0.001)
+    assert len(wall) == len(device) == 5
+    assert min(wall) >= 0.004 and device == [0.001] * 5  # the device figure never replaces the wall figure
