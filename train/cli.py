@@ -67,8 +67,7 @@ def main_predict(argv: list[str]) -> int:
     results = predictor.predict([str(x) for x in paths], args.batch_size)
     for r in results:
         if args.json:
-            print(json.dumps({"path": r.path, "score": r.score} if r.error is None else
-                             {"path": r.path, "error": r.error}))
+            print(json.dumps(r.to_dict()))
         else:
-            print(f"{r.score:10.3f}  {r.path}" if r.error is None else f"{'error':>10}  {r.path}: {r.error}")
-    return 2 if any(r.error for r in results) else 0
+            print(f"{r.score:10.3f}  {r.source}" if r.ok else f"{'error':>10}  {r.source}: {r.error}")
+    return 0 if all(r.ok for r in results) else 2

@@ -10,11 +10,11 @@ import copy
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
+from edgeiqa.runtime.pipeline import prefetch_chunks, stack_or_raise
 from edgeiqa.train.model import IQAModel
 from tqdm.auto import tqdm
 
@@ -60,18 +60,11 @@ class EmbeddingCache:
         fast = copy.deepcopy(self.model).eval().to(memory_format=torch.channels_last)
         chunks = [paths[i:i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
         out: list[np.ndarray] = []
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            def load(chunk: list[Path]) -> np.ndarray:
-                return np.stack([pre.load(p) for p in chunk])
-
-            pending = [pool.submit(load, c) for c in chunks[:2]]
-            for i in tqdm(range(len(chunks)), desc="embedding", unit="batch", leave=False,
+        loaded = prefetch_chunks(chunks, pre.load, workers=min(4, os.cpu_count() or 1))
+        for batch in tqdm(loaded, total=len(chunks), desc="embedding", unit="batch", leave=False,
                           disable=len(chunks) < 4):
-                frames = pending[i].result()
-                if i + 2 < len(chunks):
-                    pending.append(pool.submit(load, chunks[i + 2]))
-                batch = torch.from_numpy(frames).to(self.device)
-                out += list(fast.embed(batch).float().cpu().numpy())
+            frames = torch.from_numpy(stack_or_raise(batch)).to(self.device)
+            out += list(fast.embed(frames).float().cpu().numpy())
         return out
 
     def get(self, paths: list[Path]) -> torch.Tensor:

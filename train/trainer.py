@@ -11,13 +11,13 @@ import logging
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+from edgeiqa.runtime.pipeline import prefetch_chunks, stack_or_raise
 from edgeiqa.train import distributed as D
 from edgeiqa.train.augment import augment
 from edgeiqa.train.build import build_model
@@ -83,7 +83,7 @@ class Trainer:
                       else make_split(self.ds, cfg.seed, tuple(cfg.split_ratios), cfg.official_split))
         if not self.split["train"]:
             raise ValueError("the training split is empty")
-        self._pool = ThreadPoolExecutor(max_workers=max(1, cfg.num_workers or min(4, os.cpu_count() or 1)))
+        self.workers = max(1, cfg.num_workers or min(4, os.cpu_count() or 1))
         self.model: IQAModel = build_model(cfg).to(self.device)
         self.frozen = cfg.regime == "frozen"
         if self.frozen:
@@ -110,8 +110,8 @@ class Trainer:
             emb = self.cache.get(paths)
         else:
             self.model.eval()
-            emb = torch.cat([self.model.embed(self._frames(idx[i:i + 16])).float().cpu()
-                             for i in range(0, len(idx), 16)])
+            emb = torch.cat([self.model.embed(self._tensor(f)).float().cpu()
+                             for _, f in self._loaded([idx[i:i + 16] for i in range(0, len(idx), 16)])])
         self.model.head.set_input_stats(emb)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -150,22 +150,32 @@ class Trainer:
         return t
 
     # -- data -------------------------------------------------------------------------------
-    def _frames(self, idx: list[int], augment_seed: int | None = None) -> torch.Tensor:
-        pre = self.model.preprocess
-        paths = [self.ds.samples[i].path for i in idx]
-        frames = np.stack(list(self._pool.map(pre.load, paths)))
-        if augment_seed is not None:
+    def _loaded(self, batches: list[list[int]]) -> Iterator[tuple[list[int], np.ndarray | None]]:
+        """(indices, uint8 frames) per batch, the next batch decoding while this one trains.
+
+        A frozen run reads embeddings from its cache instead, so it gets no frames (None).
+        """
+        if self.frozen:
+            yield from ((b, None) for b in batches)
+            return
+        paths = [[self.ds.samples[i].path for i in b] for b in batches]
+        for b, loaded in zip(batches, prefetch_chunks(paths, self.model.preprocess.load, self.workers)):
+            yield b, stack_or_raise(loaded)
+
+    def _tensor(self, frames: np.ndarray, augment_seed: int | None = None) -> torch.Tensor:
+        if augment_seed is not None and self.cfg.augment:
             frames = augment(frames, np.random.default_rng(augment_seed), self.cfg.train_crop)
         return torch.from_numpy(frames).to(self.device)
 
-    def _predict(self, idx: list[int], train: bool, augment_seed: int | None = None) -> torch.Tensor:
+    def _predict(self, idx: list[int], frames: np.ndarray | None, train: bool, augment_seed: int | None = None
+                 ) -> torch.Tensor:
         with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.use_amp):
-            if self.frozen:
+            if frames is None:  # frozen: cached embeddings
                 emb = self.cache.get([self.ds.samples[i].path for i in idx]).to(self.device)
                 net = self.trainable if train else self.model.head
                 return net(emb).float()
             net = self.trainable if train else self.model
-            return net(self._frames(idx, augment_seed if self.cfg.augment else None)).float()
+            return net(self._tensor(frames, augment_seed)).float()
 
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's share of each global batch of a (seed, epoch)-determined shuffle."""
@@ -186,10 +196,11 @@ class Trainer:
         batches = self._epoch_batches(epoch)
         losses = []
         self.optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, disable=not self.info.is_main)
-        for step, idx in enumerate(bar):
+        bar = tqdm(self._loaded(batches), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+                   leave=False, disable=not self.info.is_main)
+        for step, (idx, frames) in enumerate(bar):
             target = torch.from_numpy(self.targets[idx]).to(self.device)
-            pred = self._predict(idx, train=True, augment_seed=(self.cfg.seed * 1009 + epoch) * 100003 + step)
+            pred = self._predict(idx, frames, train=True, augment_seed=(self.cfg.seed * 1009 + epoch) * 100003 + step)
             loss = iqa_loss(pred, target, self.cfg.rank_weight, self.cfg.rank_margin)
             (loss / self.cfg.accum_steps).backward()
             if (step + 1) % self.cfg.accum_steps == 0 or step + 1 == len(batches):
@@ -206,7 +217,8 @@ class Trainer:
             return {}
         self.model.eval()
         bs = max(self.cfg.batch_size, 16)
-        pred = torch.cat([self._predict(idx[i:i + bs], train=False) for i in range(0, len(idx), bs)]).cpu().numpy()
+        batches = [idx[i:i + bs] for i in range(0, len(idx), bs)]
+        pred = torch.cat([self._predict(b, f, train=False) for b, f in self._loaded(batches)]).cpu().numpy()
         mos = np.array([self.ds.samples[i].mos for i in idx])
         return iqa_metrics(np.array([self.ds.scale.to_mos(float(p)) for p in pred]), mos)
 
@@ -249,7 +261,6 @@ class Trainer:
                 log.info("time budget %.0fs reached after epoch %d", cfg.time_budget_s, epoch + 1)
                 break
         result = self._finish(best, history, time.perf_counter() - t0)
-        self._pool.shutdown(wait=False)
         D.teardown(info)
         return result
 
