@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edgeiqa.runtime.cli_args import positive_ints
+from edgeiqa.runtime.cli_args import frame_size, positive_ints
 from edgeiqa.runtime.errors import EdgeIQAError
 
 
@@ -42,6 +42,14 @@ def main_export(argv: list[str]) -> int:
                    "tolerances (edgeiqa.export.checks)")
     p.add_argument("--model-card", default=None, help="JSON file recorded as the manifest's `trained_on`: dataset, "
                    "licence notice, cross-validated metrics (benchmarks/default_bundle.py writes one)")
+    p.add_argument("--input", default="rgb", choices=["rgb", "nv12", "i420"], dest="pixel_format",
+                   help="what the graph takes: RGB frames, or a camera's raw NV12 / I420 planes with the colour "
+                        "conversion and the resize baked in")
+    p.add_argument("--frame", type=frame_size, default=None, metavar="WxH",
+                   help="with --input nv12|i420: the camera's frame size, e.g. 1920x1080 (default: the model's); "
+                        "the crop-rule downscale then runs inside the graph")
+    p.add_argument("--yuv-matrix", default="bt601", choices=["bt601", "bt709"])
+    p.add_argument("--yuv-range", default="limited", choices=["limited", "full"])
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -55,7 +63,8 @@ def main_export(argv: list[str]) -> int:
                          float_input=args.float_input, trt=args.trt, trt_batch=args.batch, triton=args.triton,
                          force=args.force, ship=tuple(_names(args.ship)) if args.ship else None,
                          check=not args.no_check, static_batch=args.static_batch, tf32=args.tf32,
-                         trt_version_compatible=args.trt_version_compatible)
+                         trt_version_compatible=args.trt_version_compatible, pixel_format=args.pixel_format,
+                         frame=args.frame, yuv_matrix=args.yuv_matrix, yuv_range=args.yuv_range)
     try:
         if args.model_card:
             opts.model_card = json.loads(Path(args.model_card).read_text())

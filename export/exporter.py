@@ -15,19 +15,31 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from edgeiqa.export import camera_input
 from edgeiqa.export.checks import enforce
 from edgeiqa.export.fold import fold_head, measure_on
 from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
-from edgeiqa.runtime.bundle import INPUT_NAME, MANIFEST, OUTPUT_NAME, PRECISIONS, SCHEMA, SCHEMA_VERSION, sha256_file
-from edgeiqa.runtime.errors import BackendUnavailableError, EdgeIQAError, ImageDecodeError
+from edgeiqa.runtime.bundle import (
+    MANIFEST,
+    OUTPUT_NAME,
+    PRECISIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    input_block,
+    item_shape,
+    sha256_file,
+)
+from edgeiqa.runtime.errors import BackendUnavailableError, EdgeIQAError
+from edgeiqa.runtime.pipeline import prefetch_batches
 from edgeiqa.runtime.preprocess import find_images
 from edgeiqa.train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
 from edgeiqa.train.data.records import LabelScale
+from edgeiqa.train.metrics import srcc
 from edgeiqa.train.registry import UnknownNameError
 
 from edgeiqa import __version__
@@ -59,6 +71,13 @@ class ExportOptions:
     tf32: bool = False  # let fp32 TensorRT engines use TF32 tensor cores
     trt_version_compatible: bool = False  # plans the lean runtime and later TensorRT versions can load
     check: bool = True  # fail when a measured error exceeds its tolerance (edgeiqa.export.checks)
+    pixel_format: str = "rgb"  # "nv12" | "i420": the camera's planes in, conversion baked in
+    frame: tuple[int, int] | None = None  # (height, width) of the camera's YUV frames (default: the model's)
+    yuv_matrix: str = "bt601"
+    yuv_range: str = "limited"
+
+    def camera(self) -> tuple[str, tuple[int, int] | None, str, str]:
+        return self.pixel_format, self.frame, self.yuv_matrix, self.yuv_range
 
 
 @dataclass
@@ -95,15 +114,14 @@ def _dataset_images(cfg: dict[str, Any], checkpoint: Path, splits: tuple[str, ..
     return [ds.samples[i].path for i in idx], [ds.samples[i].mos for i in idx]
 
 
-def _load_frames(paths: list[Path], pre: Any) -> tuple[np.ndarray, list[str]]:
+def _load_frames(paths: list[Path], load: Callable[[Any], np.ndarray], item: tuple[int, ...]
+                 ) -> tuple[np.ndarray, list[str]]:
+    """Graph inputs of the readable images (through the one frame loader), and why the others failed."""
     frames, bad = [], []
-    for p in paths:
-        try:
-            frames.append(pre.load(p))
-        except ImageDecodeError as err:
-            bad.append(str(err))
-    shape = (0, pre.height, pre.width, 3)
-    return (np.stack(frames) if frames else np.zeros(shape, np.uint8)), bad
+    for _, loaded in prefetch_batches(paths, load, 32):
+        frames += [f for f in loaded if isinstance(f, np.ndarray)]
+        bad += [str(f) for f in loaded if not isinstance(f, np.ndarray)]
+    return (np.stack(frames) if frames else np.zeros((0, *item), np.uint8)), bad
 
 
 def _check_output_folder(out: Path, force: bool) -> None:
@@ -148,6 +166,10 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
         opts = dataclasses.replace(opts, trt_batch=(opts.static_batch,) * 3)
     if not (1 <= opts.trt_batch[0] <= opts.trt_batch[1] <= opts.trt_batch[2]):
         raise ExportError(f"--batch min,opt,max must satisfy 1 <= min <= opt <= max, got {opts.trt_batch}")
+    try:
+        camera_input.validate(opts.pixel_format, opts.float_input, opts.frame, opts.yuv_matrix, opts.yuv_range)
+    except camera_input.InputFormatError as err:
+        raise ExportError(str(err)) from err
     _check_output_folder(out, opts.force)
     try:
         model, cfg = _load(checkpoint)
@@ -167,149 +189,210 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
     if not check_paths:
         check_paths, _ = _dataset_images(cfg, checkpoint, ("val", "train"), opts.check_count, seed)
         check_mos = []
-    check_frames, _ = _load_frames(check_paths, pre)
+    check_frames, _ = _load_frames(check_paths, pre.load, (pre.height, pre.width, 3))
     if len(check_frames) == 0:
         notes.append("the checkpoint's dataset is not reachable: checks use random frames")
         check_frames = np.random.default_rng(seed).integers(0, 256, (8, pre.height, pre.width, 3), dtype=np.uint8)
-        check_mos = []
+        check_paths, check_mos = [], []
+    load_input = camera_input.input_loader(*opts.camera(), pre)
+    front = camera_input.graph_front(*opts.camera(), pre)
+    check_inputs = check_frames  # what the graph takes, from the same images
+    if front is not None:
+        shape = camera_input.random_item_shape(opts.pixel_format, opts.frame, pre)
+        check_inputs = (_load_frames(check_paths, load_input, shape)[0] if check_paths else
+                        np.random.default_rng(seed).integers(0, 256, (8, *shape), dtype=np.uint8))
 
     folded, fold_report = fold_head(model.head, opts.prune)
     with torch.no_grad():
         measure_on(folded, model.head, model.embed(torch.from_numpy(check_frames)).float(), fold_report)
-        reference = scale.to_mos(model(torch.from_numpy(check_frames)).numpy().astype(np.float64))
-    graph = ScoringGraph(model, folded, scale, opts.float_input).eval()
+        x = torch.from_numpy(check_inputs)
+        emb = model.backbone(front(x) if front is not None else model.normalize(x))
+        reference = scale.to_mos(model.head(emb.float()).numpy().astype(np.float64))
+    graph = ScoringGraph(model, folded, scale, opts.float_input, front).eval()
+    block = input_block(pre.height, pre.width, pre.mean, pre.std, pre.resize, pre.interpolation, opts.float_input,
+                        opts.static_batch or "dynamic", opts.pixel_format, opts.frame, opts.yuv_matrix, opts.yuv_range)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    job = ExportJob(tmp, checkpoint, cfg, opts, graph, scale, pre, block, load_input, seed, check_inputs, check_mos,
+                    reference, fold_report.to_dict(), notes)
     try:
-        result = _write(tmp, graph, model, cfg, checkpoint, opts, pre, scale, seed, check_frames, check_mos,
-                        reference, fold_report, notes)
+        for step in (write_onnx, write_reduced_precisions, check_tolerances, write_engines, write_triton,
+                     drop_unshipped, write_manifest):
+            step(job)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    result.bundle = out
-    return result
+    return ExportResult(out, job.manifest, job.trt_error, notes)
 
 
-def _example(frames: np.ndarray, graph: ScoringGraph) -> torch.Tensor:
-    x = torch.from_numpy(frames[:2])
-    return graph.normalize(x) if graph.float_input else x
+@dataclass
+class ExportJob:
+    """What every artefact step reads, and what the steps add (models, TensorRT outcome, manifest)."""
 
+    folder: Path  # the temporary bundle folder
+    checkpoint: Path
+    cfg: dict[str, Any]
+    opts: ExportOptions
+    graph: ScoringGraph
+    scale: LabelScale
+    pre: Any  # the checkpoint's recorded PreprocessConfig
+    input: dict[str, Any]  # the manifest's input block
+    load_input: Callable[[Any], np.ndarray]  # image -> one item of the graph input
+    seed: int
+    check_frames: np.ndarray  # graph inputs (RGB frames or YUV planes) of the check images
+    check_mos: list[float]
+    reference: np.ndarray  # PyTorch scores of check_frames
+    fold: dict[str, Any]
+    notes: list[str]
+    models: list[dict[str, Any]] = field(default_factory=list)
+    fp32_scores: np.ndarray | None = None
+    trt_error: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
 
-def _write(tmp: Path, graph: ScoringGraph, model: Any, cfg: dict[str, Any], checkpoint: Path,
-           opts: ExportOptions, pre: Any, scale: LabelScale, seed: int, check_frames: np.ndarray,
-           check_mos: list[float], reference: np.ndarray, fold_report: Any, notes: list[str]) -> ExportResult:
-    from edgeiqa.export import quantize
-    from edgeiqa.train.metrics import srcc
+    @property
+    def fp32(self) -> Path:
+        return self.folder / "model.fp32.onnx"
 
-    def feed(frames: np.ndarray) -> np.ndarray:
-        if not opts.float_input:
+    def feed(self, frames: np.ndarray) -> np.ndarray:
+        """Frames as the graph takes them (uint8 NHWC, or normalised float NCHW with --float-input)."""
+        if not self.opts.float_input:
             return frames
         with torch.no_grad():
-            return graph.normalize(torch.from_numpy(frames)).numpy()
+            return self.graph.normalize(torch.from_numpy(frames)).numpy()
 
-    models: list[dict[str, Any]] = []
-    fp32 = tmp / "model.fp32.onnx"
-    data_file = export_onnx(graph, _example(check_frames, graph), fp32, opts.opset, opts.static_batch)
-    fp32_scores = run_onnx(fp32, feed(check_frames), static_batch=opts.static_batch)
-    entry = {"file": fp32.name, "format": "onnx", "precision": "fp32", "ops": graph_ops(fp32),
-             "error_vs_pytorch": _score_error(reference, fp32_scores)}
+    def run(self, onnx_file: Path) -> np.ndarray:
+        return run_onnx(onnx_file, self.feed(self.check_frames), static_batch=self.opts.static_batch)
+
+
+QUANTIZATION_NOTES = {
+    "int8": "static QDQ, symmetric int8 activations and per-channel weights, float biases and head "
+            "(TensorRT explicit quantisation)",
+    "int8-cpu": "static QDQ, uint8 activations, int8 per-channel weights, float head (ONNX Runtime x86; not for "
+                "TensorRT)",
+    "int8-dynamic": "dynamic (ONNX Runtime, per-channel weights)",
+}
+
+
+def write_onnx(job: ExportJob) -> None:
+    """The fp32 graph every other artefact derives from, and its error against PyTorch."""
+    x = torch.from_numpy(job.check_frames[:2])
+    example = job.graph.normalize(x) if job.opts.float_input else x
+    data_file = export_onnx(job.graph, example, job.fp32, job.opts.opset, job.opts.static_batch)
+    job.fp32_scores = job.run(job.fp32)
+    entry = {"file": job.fp32.name, "format": "onnx", "precision": "fp32", "ops": graph_ops(job.fp32),
+             "error_vs_pytorch": _score_error(job.reference, job.fp32_scores)}
     if data_file:
         entry["data_file"] = data_file.name
-    models.append(entry)
+    if len(job.check_mos) >= 3:
+        entry["srcc_test_sample"] = srcc(job.fp32_scores, np.asarray(job.check_mos))
+    job.models.append(entry)
 
-    calib_frames = None
+
+def write_reduced_precisions(job: ExportJob) -> None:
+    """fp16 and the int8 flavours, each measured against fp32 on the check images."""
+    from edgeiqa.export import quantize
+
+    opts, fp32_scores = job.opts, job.fp32_scores
+    assert fp32_scores is not None, "write_onnx runs first"
+    calib = None
     if {"int8", "int8-cpu"} & set(opts.precisions):
-        calib_frames = _calibration_frames(opts, cfg, checkpoint, pre, seed, notes)
-    for precision in opts.precisions:
-        if precision == "fp32":
-            continue
-        dst = tmp / f"model.{precision}.onnx"
+        calib = job.feed(_calibration_frames(job))
+    for precision in [p for p in opts.precisions if p != "fp32"]:
+        dst = job.folder / f"model.{precision}.onnx"
         if precision == "fp16":
-            quantize.to_fp16(fp32, dst)
+            quantize.to_fp16(job.fp32, dst)
         elif precision in ("int8", "int8-cpu"):
-            quantize.to_int8_qdq(fp32, dst, feed(calib_frames), "tensorrt" if precision == "int8" else "cpu")
+            quantize.to_int8_qdq(job.fp32, dst, calib, "tensorrt" if precision == "int8" else "cpu")
         else:
-            quantize.to_int8_dynamic(fp32, dst)
-        scores = run_onnx(dst, feed(check_frames), static_batch=opts.static_batch)
-        models.append({"file": dst.name, "format": "onnx", "precision": precision,
-                       "quantization": {"int8": "static QDQ, symmetric int8 activations and per-channel weights, "
-                                                "float biases and head (TensorRT explicit quantisation)",
-                                        "int8-cpu": "static QDQ, uint8 activations, int8 per-channel weights, "
-                                                    "float head (ONNX Runtime x86; not for TensorRT)",
-                                        "int8-dynamic": "dynamic (ONNX Runtime, per-channel weights)"}.get(precision),
-                       "error_vs_fp32": _score_error(fp32_scores, scores),
-                       "rank_agreement_vs_fp32": srcc(scores, fp32_scores) if len(scores) >= MIN_RANK_IMAGES
-                       else None,
-                       "srcc_test_sample": srcc(scores, np.asarray(check_mos)) if len(check_mos) >= 3 else None})
-    if len(check_mos) >= 3:
-        models[0]["srcc_test_sample"] = srcc(fp32_scores, np.asarray(check_mos))
+            quantize.to_int8_dynamic(job.fp32, dst)
+        scores = job.run(dst)
+        job.models.append({
+            "file": dst.name, "format": "onnx", "precision": precision,
+            "quantization": QUANTIZATION_NOTES.get(precision),
+            "error_vs_fp32": _score_error(fp32_scores, scores),
+            "rank_agreement_vs_fp32": srcc(scores, fp32_scores) if len(scores) >= MIN_RANK_IMAGES else None,
+            "srcc_test_sample": srcc(scores, np.asarray(job.check_mos)) if len(job.check_mos) >= 3 else None})
 
-    if opts.check:
-        enforce(models, fold_report.to_dict(), scale.hi - scale.lo)
-    trt_error = None
-    if opts.trt:
-        trt_error = _build_engines(tmp, models, opts, pre)
-    if opts.triton:
-        from edgeiqa.export.triton import write_triton_repository
 
-        name = "edgeiqa_" + "".join(c if c.isalnum() else "_" for c in str(cfg["train"]["backbone"]))
-        write_triton_repository(Path(opts.triton), name, fp32, pre.height, pre.width, opts.trt_batch[2],
-                                opts.float_input)
-        notes.append(f"Triton repository: {Path(opts.triton) / name}")
+def check_tolerances(job: ExportJob) -> None:
+    if job.opts.check:
+        enforce(job.models, job.fold, job.scale.hi - job.scale.lo)
 
-    if opts.ship:
-        for m in [m for m in models if m["format"] == "onnx" and m["precision"] not in opts.ship]:
-            models.remove(m)
-            for name in (m["file"], m.get("data_file")):
-                if name:
-                    (tmp / name).unlink()
-        notes.append(f"shipped precisions: {', '.join(opts.ship)} (the others were built for the checks only)")
-    files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file() and f.name != MANIFEST}
-    head_cfg = cfg["head"]
-    manifest = {
+
+def write_engines(job: ExportJob) -> None:
+    """TensorRT engines for the TensorRT-legal graphs; a failure is reported, never fatal."""
+    if job.opts.trt:
+        job.trt_error = _build_engines(job.folder, job.models, job.opts, item_shape(job.input))
+
+
+def write_triton(job: ExportJob) -> None:
+    if not job.opts.triton:
+        return
+    from edgeiqa.export.triton import write_triton_repository
+
+    name = "edgeiqa_" + "".join(c if c.isalnum() else "_" for c in str(job.cfg["train"]["backbone"]))
+    write_triton_repository(Path(job.opts.triton), name, job.fp32, item_shape(job.input), job.opts.trt_batch[2],
+                            job.opts.float_input)
+    job.notes.append(f"Triton repository: {Path(job.opts.triton) / name}")
+
+
+def drop_unshipped(job: ExportJob) -> None:
+    """Precisions built only for the checks leave the bundle (--ship)."""
+    if not job.opts.ship:
+        return
+    for m in [m for m in job.models if m["format"] == "onnx" and m["precision"] not in job.opts.ship]:
+        job.models.remove(m)
+        for name in (m["file"], m.get("data_file")):
+            if name:
+                (job.folder / name).unlink()
+    job.notes.append(f"shipped precisions: {', '.join(job.opts.ship)} (the others were built for the checks only)")
+
+
+def write_manifest(job: ExportJob) -> None:
+    """Last: the sha256 of every file written before it, and everything the runtime needs to know."""
+    opts, cfg = job.opts, job.cfg
+    files = {f.name: sha256_file(f) for f in sorted(job.folder.iterdir()) if f.is_file() and f.name != MANIFEST}
+    job.manifest = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "source_checkpoint": str(checkpoint),
-        "model": {"backbone": cfg["backbone"], "head": head_cfg, "regime": cfg["regime"]},
-        "input": {"name": INPUT_NAME, "dtype": "float32" if opts.float_input else "uint8",
-                  "layout": "NCHW" if opts.float_input else "NHWC", "height": pre.height, "width": pre.width,
-                  "channels": 3, "color": "RGB", "resize": pre.resize, "interpolation": pre.interpolation,
-                  "normalization_baked": not opts.float_input, "mean": list(pre.mean), "std": list(pre.std),
-                  "batch": opts.static_batch or "dynamic"},
+        "source_checkpoint": str(job.checkpoint),
+        "model": {"backbone": cfg["backbone"], "head": cfg["head"], "regime": cfg["regime"]},
+        "input": job.input,
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch"]},
-        "score": {"scale": scale.to_dict(), "higher_is_better": True,
+        "score": {"scale": job.scale.to_dict(), "higher_is_better": True,
                   "note": "the graph outputs the MOS scale directly: mos = lo + t * (hi - lo) is baked in"},
         "metrics": cfg.get("metrics", {}),
-        "check_images": {"split": "test" if check_mos else "train/val (no test split)", "n": int(len(check_frames)),
+        "check_images": {"split": "test" if job.check_mos else "train/val (no test split)",
+                         "n": int(len(job.check_frames)),
                          "note": "srcc_test_sample: SRCC of each model on these test images of the checkpoint's "
                                  "own split; absent when the checkpoint has no test split"},
         "trained_on": opts.model_card or {},
-        "fold": fold_report.to_dict(),
-        "models": models,
+        "fold": job.fold,
+        "models": job.models,
         "files": files,
         "tools": _tool_versions(),
-        "notes": notes,
+        "notes": job.notes,
     }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return ExportResult(tmp, manifest, trt_error, notes)
+    (job.folder / MANIFEST).write_text(json.dumps(job.manifest, indent=2) + "\n")
 
 
-def _calibration_frames(opts: ExportOptions, cfg: dict[str, Any], checkpoint: Path, pre: Any, seed: int,
-                        notes: list[str]) -> np.ndarray:
+def _calibration_frames(job: ExportJob) -> np.ndarray:
+    opts = job.opts
     if opts.calib:
         paths = find_images([opts.calib])
         if len(paths) > opts.calib_count:
-            paths = [paths[i] for i in sorted(np.random.default_rng(seed).choice(len(paths), opts.calib_count,
-                                                                                  replace=False))]
+            paths = [paths[i] for i in sorted(np.random.default_rng(job.seed).choice(len(paths), opts.calib_count,
+                                                                                      replace=False))]
         source = opts.calib
     else:
-        paths, _ = _dataset_images(cfg, checkpoint, ("train",), opts.calib_count, seed)
+        paths, _ = _dataset_images(job.cfg, job.checkpoint, ("train",), opts.calib_count, job.seed)
         source = "a sample of the training split"
-    frames, bad = _load_frames(paths, pre)
+    frames, bad = _load_frames(paths, job.load_input, item_shape(job.input))
+    notes = job.notes
     if bad:
         notes.append(f"calibration: skipped {len(bad)} unreadable images, e.g. {bad[0]}")
     if len(frames) < MIN_CALIBRATION_IMAGES:
@@ -319,7 +402,8 @@ def _calibration_frames(opts: ExportOptions, cfg: dict[str, Any], checkpoint: Pa
     return frames
 
 
-def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions, pre: Any) -> str | None:
+def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions, shape: tuple[int, ...]
+                   ) -> str | None:
     from edgeiqa.export.tensorrt_build import build_engine, tensorrt_available
 
     ok, reason = tensorrt_available()
@@ -329,8 +413,7 @@ def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions,
         if m["format"] != "onnx" or m["precision"] in ("int8-dynamic", "int8-cpu"):  # not TensorRT graphs
             continue
         try:
-            models.append(build_engine(tmp / m["file"], tmp, m["precision"], pre.height, pre.width, opts.trt_batch,
-                                       float_input=opts.float_input, tf32=opts.tf32,
+            models.append(build_engine(tmp / m["file"], tmp, m["precision"], shape, opts.trt_batch, tf32=opts.tf32,
                                        version_compatible=opts.trt_version_compatible))
         except (RuntimeError, BackendUnavailableError) as err:
             return f"TensorRT build of {m['file']} failed: {err}"

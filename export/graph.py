@@ -16,9 +16,11 @@ class ScoringGraph(nn.Module):
     number a camera shows: firmware needs no table from the manifest to interpret it.
     """
 
-    def __init__(self, model: IQAModel, head: nn.Module, scale: LabelScale, float_input: bool = False) -> None:
+    def __init__(self, model: IQAModel, head: nn.Module, scale: LabelScale, float_input: bool = False,
+                 front: nn.Module | None = None) -> None:
         super().__init__()
         self.normalize = model.normalize
+        self.front = front  # a camera input (edgeiqa.export.yuv_input.YuvInput) instead of RGB frames
         self.backbone = model.backbone
         self.head = head
         self.float_input = float_input
@@ -26,7 +28,10 @@ class ScoringGraph(nn.Module):
         self.register_buffer("mos_offset", torch.tensor(scale.lo, dtype=torch.float32), persistent=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames if self.float_input else self.normalize(frames)
+        if self.front is not None:
+            x = self.front(frames)
+        else:
+            x = frames if self.float_input else self.normalize(frames)
         return self.head(self.backbone(x)) * self.mos_scale + self.mos_offset
 
 

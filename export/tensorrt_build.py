@@ -61,9 +61,9 @@ def default_timing_cache(trt_version: str, compute_capability: str) -> Path:
     return root / f"timing.trt{trt_version}.sm{compute_capability.replace('.', '')}.cache"
 
 
-def build_engine(onnx_path: Path, out_dir: Path, precision: str, height: int, width: int,
+def build_engine(onnx_path: Path, out_dir: Path, precision: str, item_shape: tuple[int, ...],
                  batch: tuple[int, int, int] = (1, 8, 32), timing_cache: Path | None = None,
-                 workspace_bytes: int = 4 << 30, float_input: bool = False, tf32: bool = False,
+                 workspace_bytes: int = 4 << 30, tf32: bool = False,
                  version_compatible: bool = False) -> dict[str, Any]:
     """Returns the manifest entry of the engine written to out_dir.
 
@@ -100,7 +100,9 @@ def build_engine(onnx_path: Path, out_dir: Path, precision: str, height: int, wi
     if version_compatible:
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
     profile = builder.create_optimization_profile()
-    shape = (lambda n: (n, 3, height, width)) if float_input else (lambda n: (n, height, width, 3))
+    def shape(n: int) -> tuple[int, ...]:  # item_shape: the manifest input's, without the batch axis
+        return (n, *item_shape)
+
     lo, opt, hi = batch
     profile.set_shape(INPUT_NAME, shape(lo), shape(opt), shape(hi))
     if config.add_optimization_profile(profile) < 0:

@@ -8,9 +8,10 @@ from pathlib import Path
 from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME
 
 
-def triton_config(name: str, height: int, width: int, max_batch: int = 32, float_input: bool = False,
+def triton_config(name: str, item_shape: tuple[int, ...], max_batch: int = 32, float_input: bool = False,
                   platform: str = "onnxruntime_onnx") -> str:
-    dims = f"[ 3, {height}, {width} ]" if float_input else f"[ {height}, {width}, 3 ]"
+    """config.pbtxt; item_shape is one input item without the batch axis (edgeiqa.runtime.bundle.item_shape)."""
+    dims = "[ " + ", ".join(map(str, item_shape)) + " ]"
     dtype = "TYPE_FP32" if float_input else "TYPE_UINT8"
     preferred = sorted({b for b in (4, 8, 16, max_batch) if b <= max_batch})
     # The score is one number per image: Triton wants dims [1] with the batch axis implicit and a
@@ -24,13 +25,13 @@ def triton_config(name: str, height: int, width: int, max_batch: int = 32, float
             f'instance_group [\n  {{\n    count: 1\n    kind: KIND_AUTO\n  }}\n]\n')
 
 
-def write_triton_repository(repo: Path, name: str, onnx_file: Path, height: int, width: int, max_batch: int = 32,
-                            float_input: bool = False) -> Path:
+def write_triton_repository(repo: Path, name: str, onnx_file: Path, item_shape: tuple[int, ...],
+                            max_batch: int = 32, float_input: bool = False) -> Path:
     model_dir = repo / name
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
     shutil.copy2(onnx_file, model_dir / "1" / "model.onnx")
     data = Path(str(onnx_file) + ".data")
     if data.exists():
         shutil.copy2(data, model_dir / "1" / data.name)
-    (model_dir / "config.pbtxt").write_text(triton_config(name, height, width, max_batch, float_input))
+    (model_dir / "config.pbtxt").write_text(triton_config(name, item_shape, max_batch, float_input))
     return model_dir

@@ -7,7 +7,9 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from edgeiqa.runtime.cli_args import frame_size
 from edgeiqa.runtime.errors import EdgeIQAError
 
 EXIT_OK, EXIT_NOTHING_RAN, EXIT_SOME_FAILED = 0, 1, 2
@@ -83,7 +85,14 @@ def main_score(argv: list[str]) -> int:
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each batch size as a CUDA graph")
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--yuv", choices=["nv12", "i420"], default=None,
+                   help="the paths are raw 4:2:0 .yuv files (one or more frames each) of --size")
+    p.add_argument("--size", type=frame_size, default=None, metavar="WxH", help="with --yuv: the frame size")
+    p.add_argument("--yuv-matrix", default="bt601", choices=["bt601", "bt709"], help="with --yuv")
+    p.add_argument("--yuv-range", default="limited", choices=["limited", "full"], help="with --yuv")
     args = p.parse_args(argv)
+    if args.yuv and not args.size:
+        p.error("--yuv needs --size WxH (a raw file does not say its frame size)")
     if args.batch < 1:
         p.error(f"--batch must be >= 1, got {args.batch}")
     if args.resume and not args.out:
@@ -92,7 +101,7 @@ def main_score(argv: list[str]) -> int:
     from edgeiqa.runtime.scorer import Scorer
 
     shard, shards = args.shard
-    files = [str(f) for f in find_images(args.paths)]
+    files = [str(f) for f in find_images(args.paths)] if not args.yuv else [str(f) for f in args.paths]
     files = sorted(files)[shard::shards] if shards > 1 else files
     if not files:
         print(f"edgeiqa score: no images found in {' '.join(args.paths)}", file=sys.stderr)
@@ -122,7 +131,15 @@ def main_score(argv: list[str]) -> int:
     if sink is not None and not _ends_with_newline(out):
         sink.write("\n")  # a killed run's torn last line must not swallow the next record
     try:
-        for r in scorer.iter_scores(files, args.batch, args.workers):
+        items, names = files, None
+        if args.yuv:
+            try:
+                items, names = raw_frames(files, args.yuv, args.size, args.yuv_matrix, args.yuv_range, scorer)
+            except (OSError, ValueError) as err:
+                print(f"edgeiqa score: {err}", file=sys.stderr)
+                return EXIT_NOTHING_RAN
+            progress.total = len(items)
+        for r in scorer.iter_scores(items, args.batch, args.workers, names):
             n_ok += r.ok
             n_bad += not r.ok
             line = json.dumps(r.to_dict())
@@ -146,34 +163,74 @@ def main_score(argv: list[str]) -> int:
     return EXIT_SOME_FAILED if n_bad else EXIT_OK
 
 
+def raw_frames(files: list[str], fmt: str, size: tuple[int, int], matrix: str, rng: str, scorer: Any
+               ) -> tuple[list[Any], list[str]]:
+    """Frames of raw .yuv files as the bundle takes them, named FILE#K.
+
+    A bundle exported for this very format, size and colour standard gets the planes untouched;
+    any other bundle gets them converted to RGB by the runtime's numpy reference, then resized.
+    """
+    from edgeiqa.runtime.yuv import read_yuv_file, yuv420_to_rgb
+
+    native = scorer.pixel_format == fmt and (scorer.frame_height, scorer.frame_width) == size \
+        and scorer.yuv[1:] == (matrix, rng) if scorer.pixel_format != "rgb" else False
+    items, names = [], []
+    for f in files:
+        for k, planes in enumerate(read_yuv_file(f, size[1], size[0])):
+            items.append(planes if native else yuv420_to_rgb(planes, fmt, matrix, rng))
+            names.append(f"{f}#{k}")
+    return items, names
+
+
 def main_select(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="edgeiqa select", description="Pick the best frames of a burst: the top K "
-                                "images by score, best first (exit 2 if some frames could not be read).")
-    p.add_argument("paths", nargs="+", help="the burst: image files or a folder")
+    p = argparse.ArgumentParser(prog="edgeiqa select", description="Pick the best frames. A burst: the top K "
+                                "images by score, best first. A stream (--window or --window-ms): the frames in "
+                                "path order (or a raw .yuv video with --yuv), the best of each window and every frame "
+                                "under --threshold, as they come. Exit 2 if some frames could not be read.")
+    p.add_argument("paths", nargs="+", help="the burst or stream: image files, a folder, or .yuv files with --yuv")
     p.add_argument("--bundle", required=True)
-    p.add_argument("--top", type=int, default=1, help="how many frames to keep")
+    p.add_argument("--top", type=int, default=1, help="burst: how many frames to keep")
+    p.add_argument("--window", type=int, default=None, help="stream: the best frame of every N frames")
+    p.add_argument("--window-ms", type=float, default=None, help="stream: the best frame of every T milliseconds")
+    p.add_argument("--fps", type=float, default=30.0, help="stream: frame rate that gives each frame its timestamp")
+    p.add_argument("--threshold", type=float, default=None, help="stream: report frames scoring under this")
+    p.add_argument("--yuv", choices=["nv12", "i420"], default=None, help="the paths are raw 4:2:0 video files")
+    p.add_argument("--size", type=frame_size, default=None, metavar="WxH", help="with --yuv: the frame size")
+    p.add_argument("--yuv-matrix", default="bt601", choices=["bt601", "bt709"])
+    p.add_argument("--yuv-range", default="limited", choices=["limited", "full"])
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
-    p.add_argument("--json", action="store_true", help="JSON lines: {rank, path, score}")
+    p.add_argument("--json", action="store_true", help="JSON lines: {rank, path, score} or stream events")
     args = p.parse_args(argv)
     if args.top < 1:
         p.error(f"--top must be >= 1, got {args.top}")
+    if args.yuv and not args.size:
+        p.error("--yuv needs --size WxH")
+    if args.window is not None and args.window_ms is not None:
+        p.error("give one of --window and --window-ms")
+    stream = args.window is not None or args.window_ms is not None
+    if args.fps <= 0:
+        p.error(f"--fps must be > 0, got {args.fps}")
     from edgeiqa.runtime.preprocess import find_images
     from edgeiqa.runtime.scorer import Scorer, rank_results
 
-    files = [str(f) for f in find_images(args.paths)]
+    files = [str(f) for f in (args.paths if args.yuv else find_images(args.paths))]
     if not files:
         print(f"edgeiqa select: no images found in {' '.join(args.paths)}", file=sys.stderr)
         return EXIT_NOTHING_RAN
     try:
         with Scorer.load(args.bundle, args.backend) as scorer:
-            results = scorer.score(files)
-    except EdgeIQAError as err:
+            items, names = (raw_frames(files, args.yuv, args.size, args.yuv_matrix, args.yuv_range, scorer)
+                            if args.yuv else (files, files))
+            if stream:
+                return _select_stream(scorer, items, names, args)
+            results = scorer.score(items)
+    except (EdgeIQAError, OSError, ValueError) as err:
         print(f"edgeiqa select: {err}", file=sys.stderr)
         return EXIT_NOTHING_RAN
-    ranked = [results[i] for i in rank_results(results)[:args.top]]
-    for rank, r in enumerate(ranked, 1):
-        print(json.dumps({"rank": rank, "path": r.source, "score": r.score}) if args.json
-              else f"{rank:>3}  {r.score:8.2f}  {r.source}")
+    ranked = [(names[i], results[i]) for i in rank_results(results)[:args.top]]
+    for rank, (name, r) in enumerate(ranked, 1):
+        print(json.dumps({"rank": rank, "path": name, "score": r.score}) if args.json
+              else f"{rank:>3}  {r.score:8.2f}  {name}")
     for r in results:
         if not r.ok:
             print(f"edgeiqa select: {r.error}", file=sys.stderr)
@@ -181,6 +238,33 @@ def main_select(argv: list[str]) -> int:
         return EXIT_NOTHING_RAN
     return EXIT_SOME_FAILED if len(ranked) < min(args.top, len(results)) or any(not r.ok for r in results) \
         else EXIT_OK
+
+
+def _select_stream(scorer: Any, items: list[Any], names: list[str], args: argparse.Namespace) -> int:
+    """Push the frames through a FrameSelector in order and print each event as it happens."""
+    from edgeiqa.runtime.frame_selector import FrameSelector
+
+    selector = FrameSelector(scorer, args.window, args.window_ms, args.threshold)
+    n_best = n_bad = 0
+    for k, item in enumerate(items):
+        events = selector.push(item, timestamp_ms=1000.0 * k / args.fps)
+        for e in events + (selector.flush() if k == len(items) - 1 else []):
+            n_best += e.kind == "best"
+            n_bad += e.kind == "unreadable"
+            record = {"event": e.kind, "path": names[e.index], "index": e.index, "score": e.score}
+            if e.window:
+                record["window"] = [names[e.window[0]], names[e.window[1]]]
+            if e.error:
+                record["error"] = e.error
+            if args.json:
+                print(json.dumps(record), flush=True)
+            else:
+                where = f"  (frames {e.window[0]}..{e.window[1]})" if e.window else ""
+                score = f"{e.score:8.2f}" if e.score is not None else f"{'-':>8}"
+                print(f"{e.kind:<10} {score}  {names[e.index]}{where}", flush=True)
+    if n_best == 0:
+        return EXIT_NOTHING_RAN
+    return EXIT_SOME_FAILED if n_bad else EXIT_OK
 
 
 def main_info(argv: list[str]) -> int:

@@ -12,10 +12,11 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 from edgeiqa.runtime.backends.base import Backend
 from edgeiqa.runtime.batching import run_fixed_batch
-from edgeiqa.runtime.bundle import Bundle, load_bundle, verify_files
+from edgeiqa.runtime.bundle import Bundle, item_shape, load_bundle, verify_files
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError
 from edgeiqa.runtime.pipeline import prefetch_batches
 from edgeiqa.runtime.preprocess import ImageInput, load_frame
+from edgeiqa.runtime.yuv import rgb_to_yuv420
 
 BackendName = Literal["auto", "onnxruntime", "tensorrt"]
 
@@ -56,6 +57,13 @@ class Scorer:
         self.float_input = inp["dtype"] != "uint8"
         self.resize_rule, self.interpolation = inp.get("resize", "squash"), inp.get("interpolation", "bilinear")
         self.static_batch = inp["batch"] if isinstance(inp.get("batch"), int) else 0
+        self.pixel_format = inp.get("pixel_format", "rgb")
+        # One item of score_array: a uint8 RGB frame (a float-input graph gets it normalised here),
+        # or a YUV bundle's planes at the camera's size.
+        self.item_shape = item_shape(inp) if self.pixel_format != "rgb" else (self.height, self.width, 3)
+        if self.pixel_format != "rgb":
+            self.frame_height, self.frame_width = int(inp["frame_height"]), int(inp["frame_width"])
+            self.yuv = (self.pixel_format, inp["yuv"]["matrix"], inp["yuv"]["range"])
         self._lock = threading.Lock()
         self._closed = False
         self._mean = np.asarray(inp["mean"], np.float32).reshape(1, 3, 1, 1)
@@ -114,12 +122,16 @@ class Scorer:
         return (x - self._mean) / self._std
 
     def score_array(self, frames: np.ndarray) -> np.ndarray:
-        """Firmware fast path: uint8 [N, H, W, 3] at the model's resolution, no decode, no resize."""
+        """Firmware fast path: the graph's own input, no decode, no resize.
+
+        RGB bundles take uint8 [N, H, W, 3] at the model's size; NV12/I420 bundles take the
+        camera's uint8 planes [N, frame_height*3/2, frame_width].
+        """
         frames = np.asarray(frames)
-        expected = (self.height, self.width, 3)
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != expected:
-            raise ValueError(f"score_array takes uint8 [N, {self.height}, {self.width}, 3]; got {frames.dtype} "
-                             f"{list(frames.shape)} (use score() to decode and resize)")
+        if frames.dtype != np.uint8 or frames.ndim != 1 + len(self.item_shape) or frames.shape[1:] != self.item_shape:
+            what = "RGB" if self.pixel_format == "rgb" else f"{self.pixel_format.upper()} planes"
+            raise ValueError(f"score_array takes {what} uint8 [N, {', '.join(map(str, self.item_shape))}]; got "
+                             f"{frames.dtype} {list(frames.shape)} (use score() to decode and resize)")
         if len(frames) == 0:
             return np.zeros((0,), np.float32)
         frames = self._model_input(np.ascontiguousarray(frames))
@@ -133,17 +145,26 @@ class Scorer:
             return np.asarray(self.backend.run(frames), np.float32)
 
     def load_frame(self, item: ImageInput) -> np.ndarray:
-        return load_frame(item, self.height, self.width, self.resize_rule, self.interpolation)  # type: ignore[arg-type]
+        """Any image -> one graph input (for a YUV bundle: the crop rule to the camera's frame size,
+        then the runtime's RGB -> YUV conversion; planes of the right shape pass as they are)."""
+        if self.pixel_format == "rgb":
+            return load_frame(item, self.height, self.width, self.resize_rule, self.interpolation)  # type: ignore
+        if isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.shape == self.item_shape:
+            return item
+        rgb = load_frame(item, self.frame_height, self.frame_width, self.resize_rule, self.interpolation)  # type: ignore
+        return rgb_to_yuv420(rgb, *self.yuv)
 
-    def iter_scores(self, items: Sequence[ImageInput], batch_size: int = 16, workers: int | None = None
-                    ) -> Iterator[ScoreResult]:
-        """Score in order, decoding the next batch while this one runs; unreadable items get errors."""
+    def iter_scores(self, items: Sequence[ImageInput], batch_size: int = 16, workers: int | None = None,
+                    names: Sequence[str] | None = None) -> Iterator[ScoreResult]:
+        """Score in order, decoding the next batch while this one runs; unreadable items get errors.
+
+        `names` labels the results (default: the path, or the item's type and index)."""
         for start, loaded in prefetch_batches(items, self.load_frame, batch_size, workers):
             good = [(i, f) for i, f in enumerate(loaded) if isinstance(f, np.ndarray)]
             scores = self.score_array(np.stack([f for _, f in good])) if good else np.zeros(0)
             by_index = {i: float(s) for (i, _), s in zip(good, scores)}
             for i, f in enumerate(loaded):
-                name = _describe_item(items[start + i], start + i)
+                name = names[start + i] if names is not None else _describe_item(items[start + i], start + i)
                 if i in by_index and np.isfinite(by_index[i]):
                     yield ScoreResult(name, by_index[i])
                 elif i in by_index:
@@ -153,9 +174,14 @@ class Scorer:
 
     def score(self, items: ImageInput | Sequence[ImageInput], batch_size: int = 16, workers: int | None = None
               ) -> list[ScoreResult]:
-        """Paths, bytes, PIL images or uint8 HxWx3 arrays (or one of them) -> one result each."""
+        """Paths, bytes, PIL images or uint8 HxWx3 arrays (or one of them) -> one result each.
+
+        One array holding a batch - [N, H, W, 3], or a YUV bundle's [N, frame_height*3/2, frame_width]
+        planes - is split into its items.
+        """
         if isinstance(items, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(items, Sequence):
-            if isinstance(items, np.ndarray) and items.ndim == 4:
+            planes = self.pixel_format != "rgb" and getattr(items, "shape", ())[1:] == self.item_shape
+            if isinstance(items, np.ndarray) and (items.ndim == 4 or planes):
                 items = list(items)
             else:
                 items = [items]  # type: ignore[list-item]

@@ -25,8 +25,9 @@ def trt_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("trt") / "b"
     shutil.copytree(BUNDLE, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    entry = build_engine(out / "model.int8.onnx", out, "int8", manifest["input"]["height"],
-                         manifest["input"]["width"], (1, 4, 8))
+    from edgeiqa.runtime.bundle import item_shape
+
+    entry = build_engine(out / "model.int8.onnx", out, "int8", item_shape(manifest["input"]), (1, 4, 8))
     from edgeiqa.runtime.bundle import sha256_file
 
     manifest["models"].append(entry)
