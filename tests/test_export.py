@@ -256,6 +256,15 @@ def test_int8_qdq_follows_tensorrt_rules_and_int8_cpu_is_u8s8(bundle):
                 if precision == "int8":
                     assert not zp.any(), "TensorRT has no asymmetric int8"
         assert per_channel > 0
+        consts = set(inits)
+        residual = [n for n in graph.node if n.op_type == "Add" and not any(i in consts for i in n.input)
+                    and not any(i.startswith("head.") for i in n.input)]
+        read_quantized = [all(producers.get(i) is not None and producers[i].op_type == "DequantizeLinear"
+                              for i in n.input) for n in residual]
+        if precision == "int8-cpu":  # uint8 end to end: ONNX Runtime fuses QLinearAdd on the residual stream
+            assert residual and all(read_quantized), precision
+        else:  # TensorRT flavour: what Conv/MatMul write stays float
+            assert not any(read_quantized), precision
         for n in graph.node:
             if any(i.startswith("head.") for i in n.input):  # the folded head reads float tensors
                 assert all(producers.get(i) is None or producers[i].op_type != "DequantizeLinear"
