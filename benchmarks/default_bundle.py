@@ -12,6 +12,9 @@
 
     python benchmarks/default_bundle.py --data-root ../shared/datasets/clive-train \
         --out engines/edgeiqa-default --work runs/default-bundle
+    # the same measurement for a sibling backbone (what benchmarks/lite_bench.py quotes):
+    python benchmarks/default_bundle.py --data-root ../shared/datasets/clive-train \
+        --backbone efficientnet-lite1 --cv-only --work runs/cv-lite1
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--work", default="runs/default-bundle")
     p.add_argument("--out", default="engines/edgeiqa-default")
+    p.add_argument("--backbone", default=RECIPE["backbone"], help="the same recipe on a sibling (lite1, lite2)")
+    p.add_argument("--cv-only", action="store_true", help="measure the recipe (steps 1-2) without making a bundle")
     args = p.parse_args()
 
     from edgeiqa.export.exporter import ExportOptions, export_bundle
@@ -84,7 +89,8 @@ def main() -> None:
 
     root, work = Path(args.data_root).resolve(), Path(args.work)
     t0 = time.perf_counter()
-    base = TrainConfig(dataset="csv", data_root=str(root), csv=args.csv, out=str(work / "unused"), **RECIPE)
+    recipe = {**RECIPE, "backbone": args.backbone}
+    base = TrainConfig(dataset="csv", data_root=str(root), csv=args.csv, out=str(work / "unused"), **recipe)
     runs = run_protocol(base, {"csv": str(root)}, [base.head], [base.seed], work / "cv", folds=args.folds)
     per_fold = []
     for r in runs:
@@ -95,6 +101,11 @@ def main() -> None:
     ship = tuple(x for x in SHIP_CANDIDATES if cv["fp32"]["srcc_median"] - cv[x]["srcc_median"] <= TOLERANCE)
     ship = ship or ("fp32",)
     epochs = int(statistics.median(r.best_epoch + 1 for r in runs))
+    if args.cv_only:
+        (work / "cv_by_precision.json").write_text(json.dumps({"recipe": recipe, "folds": args.folds,
+                                                               "per_fold": per_fold, "by_precision": cv}, indent=1))
+        print(json.dumps({k: round(v["srcc_median"], 4) for k, v in cv.items()}), flush=True)
+        return
 
     # Everything in train: no val, no test (the CV above is the measurement).
     from edgeiqa.train.data.registry import load_dataset
@@ -109,7 +120,7 @@ def main() -> None:
     licence = (root / args.licence_file)
     card = {"dataset": args.dataset_name, "images": len(ds.samples),
             "licence_notice": licence.read_text(errors="replace") if licence.is_file() else "see the dataset",
-            "recipe": {**RECIPE, "epochs": epochs,
+            "recipe": {**recipe, "epochs": epochs,
                        "epochs_note": "median of the epochs the CV folds chose on their inner validation split"},
             "cross_validation": {"folds": args.folds, "seed": base.seed, "split": "images, seeded; "
                                  "checkpoint per fold chosen on an inner 10% validation split",

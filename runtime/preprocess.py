@@ -84,8 +84,10 @@ def decode(item: ImageInput, target: tuple[int, int] | None = None) -> Image.Ima
         # Draft only what we opened ourselves: a caller's PIL image is never mutated.
         if (target is not None and img is not item and img.format == "JPEG"
                 and img.mode in {"RGB", "L", "CMYK", "YCbCr"}):
-            # Ask for twice the target so the final resize still low-pass filters properly.
-            img.draft("RGB", (2 * target[1], 2 * target[0]))
+            # The smallest DCT scale (1/2, 1/4, 1/8) that still covers the target: libjpeg's DCT
+            # scaling is itself a low-pass filter, and the antialiased resize finishes the job.
+            # (Twice the target, the earlier rule, cost a 12 MP frame 66 ms of pixels, not ~20.)
+            img.draft("RGB", (target[1], target[0]))
         img.load()
         img = ImageOps.exif_transpose(img) or img
         return _to_rgb(img)

@@ -284,7 +284,7 @@ def test_crop_rule_keeps_the_aspect_and_takes_the_centre():
 
 def test_a_12mp_jpeg_is_draft_decoded_and_cropped_like_a_small_one(tmp_path):
     """A camera frame far larger than the input takes the same documented path: DCT-scaled decode
-    to at least twice the input, then the antialiased resize and the centre crop."""
+    to the smallest scale that covers the input, then the antialiased resize and the centre crop."""
     from edgeiqa.runtime.preprocess import load_frame
     from PIL import Image
 
@@ -292,6 +292,8 @@ def test_a_12mp_jpeg_is_draft_decoded_and_cropped_like_a_small_one(tmp_path):
     big = np.stack([(xx / 16) % 256, (yy / 12) % 256, ((xx + yy) / 28) % 256], -1).astype(np.uint8)
     path = tmp_path / "frame.jpg"
     Image.fromarray(big).save(path, quality=92)
+    assert decode(path, target=(256, 256)).size == (500, 375)  # 1/8 still covers 256 x 256
+    assert decode(path, target=(512, 512)).size == (1000, 750)  # 1/4
     frame = load_frame(path, 256, 256, "crop")
     assert frame.shape == (256, 256, 3)
     direct = load_frame(big, 256, 256, "crop")  # no draft: the full-resolution array

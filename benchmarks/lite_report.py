@@ -1,0 +1,195 @@
+"""benchmarks/results/lite_bench.json -> the tables and plots of benchmarks/README.md ("Lite bundles").
+
+    python benchmarks/lite_report.py            # re-render without re-measuring
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+START, END = "<!-- lite_bench:start -->", "<!-- lite_bench:end -->"
+
+
+def _ms(r: dict[str, Any]) -> float:
+    return 1e3 / r["throughput"]
+
+
+def _srcc(r: dict[str, Any]) -> str:
+    s = r.get("cv_srcc")
+    return f"{s['median']:.3f} +- {s['std']:.3f}" if s else "-"
+
+
+def grid_table(rows: list[dict[str, Any]]) -> str:
+    """ms/img per (backend, precision) x (threads, batch), model only; the CV SRCC of each model."""
+    model = [r for r in rows if r["mode"] == "model" and not r["error"]]
+    cols = sorted({(r["threads"], r["batch"]) for r in model}, key=lambda c: (-c[0], c[1]))
+    keys = list(dict.fromkeys((r["backend"], r["precision"]) for r in model))
+    head = "| backend | precision | CV SRCC | " + " | ".join(f"{t}T b{b}" for t, b in cols) + " | x eager (2T b8) |"
+    lines = [head, "|" + "---|" * (len(cols) + 4)]
+    for be, prec in keys:
+        cells = []
+        for t, b in cols:
+            r = next((r for r in model if (r["backend"], r["precision"], r["threads"], r["batch"]) == (be, prec, t, b)),
+                     None)
+            cells.append(f"{_ms(r):.1f}" if r else "")
+        ref = next((r for r in model if (r["backend"], r["precision"], r["threads"], r["batch"]) == (be, prec, 2, 8)),
+                   None)
+        ratio = f"{ref['ratio_to_eager']:.2f}" if ref and ref.get("ratio_to_eager") else "-"
+        srcc = _srcc(ref) if ref else "-"
+        lines.append(f"| {be} | {prec} | {srcc} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
+def e2e_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| images | precision | img/s | ms/img | peak RSS MB |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r["mode"] == "end_to_end" and not r["error"]:
+            lines.append(f"| {r['images']} | {r['precision']} | {r['throughput']:.1f} | {_ms(r):.1f} | "
+                         f"{r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    lines = ["| backbone | precision | CV SRCC (median +- std) | ORT ms/img (2T b8) | vs ORT fp32 |",
+             "|---|---|---|---|---|"]
+    for alias, b in result["backbones"].items():
+        rows = {r["precision"]: r for r in b["rows"] if r["backend"] == "onnxruntime" and r["mode"] == "model"
+                and r["threads"] == 2 and r["batch"] == 8 and not r["error"]}
+        for prec, r in rows.items():
+            speedup = r["throughput"] / rows["fp32"]["throughput"] if "fp32" in rows else float("nan")
+            lines.append(f"| {alias} | {prec} | {_srcc(r)} | {_ms(r):.1f} | {speedup:.2f}x |")
+    return "\n".join(lines)
+
+
+def cost_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| input | batch | GFLOP/img | MB moved/img | floor ms (bound) | measured ms/img | measured / floor |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['size']} | {r['batch']} | {r['gflops']:.2f} | {r['mbytes']:.0f} | {r['floor_ms']:.1f} "
+                     f"({r['bound']}) | {r['ms_per_img']:.1f} | {r['ratio_to_floor']:.1f} |")
+    return "\n".join(lines)
+
+
+def pixel_table(pixels: dict[str, float], pipeline: list[dict[str, Any]]) -> str:
+    lines = ["| pixel stage (one core) | ms/img |", "|---|---|"]
+    lines += [f"| {k.removesuffix('_ms').replace('_', ' ')} | {v:.2f} |" for k, v in pixels.items()]
+    lines += ["", "| images | precision | model core ms | pixel core ms | bound img/s | end-to-end img/s | of bound | "
+              "model-only img/s |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {p['images']} | {p['precision']} | {p['model_core_ms']:.1f} | {p['pixel_core_ms']:.1f} | "
+              f"{p['bound_img_s']:.1f} | {p['e2e_img_s']:.1f} | {p['of_bound']:.0%} | {p['model_only_img_s']:.1f} |"
+              for p in pipeline]
+    return "\n".join(lines)
+
+
+def plot_srcc_vs_ms(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    markers = {"fp32": "o", "int8-cpu": "s", "int8": "^", "int8-dynamic": "D"}
+    for colour, (alias, b) in enumerate(result["backbones"].items()):
+        for r in b["rows"]:
+            if r["backend"] != "onnxruntime" or r["mode"] != "model" or r["error"] or (r["threads"], r["batch"]) \
+                    != (2, 8) or not r.get("cv_srcc"):
+                continue
+            s = r["cv_srcc"]
+            ax.errorbar(_ms(r), s["median"], yerr=s["std"], marker=markers.get(r["precision"], "o"), capsize=3,
+                        color=f"C{colour}", alpha=0.8,
+                        label=f"{alias.replace('efficientnet-', '')} {r['precision']}")
+    lo = ax.get_ylim()[0]
+    for f in sorted((HERE / "results").glob("cpu_siglip2*.json")):
+        d = json.loads(f.read_text())
+        ort = [r for r in d["rows"] if r["backend"] == "onnxruntime" and r["precision"] == "fp32" and not r["error"]
+               and r["mode"] == "model"]
+        if ort:
+            best = min(_ms(r) for r in ort)
+            ax.axvline(best, color="grey", linestyle=":")
+            ax.text(best, lo, f" {d['alias']}\n random-init,\n SRCC not measured", fontsize=7, va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per image, ONNX Runtime, batch 8, 2 threads (log)")
+    ax.set_ylabel("CLIVE 5-fold CV SRCC (median, bar: std over folds)")
+    ax.set_title("accuracy against latency on this CPU (colour: backbone, marker: precision)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_cost(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    by_size = [r for r in rows if r["batch"] == 8]
+    a1.plot([r["size"] for r in by_size], [r["ms_per_img"] for r in by_size], "o-", label="measured (batch 8)")
+    a1.plot([r["size"] for r in by_size], [r["floor_ms"] for r in by_size], "k--",
+            label="floor: FLOPs / peak, bytes / bw")
+    a1.set_xlabel("input side (px)")
+    a1.set_ylabel("ms per image")
+    a1.set_yscale("log")
+    a1.legend(fontsize=8)
+    by_batch = sorted([r for r in rows if r["size"] == 512], key=lambda r: r["batch"])
+    a2.plot([r["batch"] for r in by_batch], [r["ms_per_img"] for r in by_batch], "o-", label="measured (512 px)")
+    a2.plot([r["batch"] for r in by_batch], [r["floor_ms"] for r in by_batch], "k--", label="floor")
+    a2.set_xscale("log", base=2)
+    a2.set_xlabel("batch")
+    a2.set_ylabel("ms per image")
+    a2.legend(fontsize=8)
+    fig.suptitle("EfficientNet-Lite0 scoring model, ONNX Runtime fp32, 2 threads", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render(result: dict[str, Any]) -> str:
+    lim = result["limits"]
+    first = next(iter(result["backbones"]))
+    parts = [
+        f"Measured by `benchmarks/lite_bench.py` in one run ({result['seconds'] / 60:.0f} min, {result['cores']} "
+        f"cores). Limits measured at its start: fp32 GEMM {lim['gemm_gflops_t1']:.0f} GFLOP/s (1 thread), "
+        f"{lim['gemm_gflops_t2']:.0f} (2 threads); copy bandwidth {lim['copy_gbps_t1']:.1f} GB/s (1), "
+        f"{lim['copy_gbps_t2']:.1f} (2). Every latency is wall clock; each backend ran in its own process. "
+        "CV SRCC: the 5-fold cross-validated SRCC of that exported precision on the CLIVE photos "
+        "(benchmarks/default_bundle.py); eager fp32 rows run the same checkpoint as ORT fp32.",
+        "", "### Accuracy next to speed", "", summary_table(result), "",
+        "![SRCC against ms/img](results/srcc_vs_ms.png)", "",
+        f"### {first}: ms per image, model only", "", grid_table(result["backbones"][first]["rows"]), "",
+        "### End to end (decode + resize + score, batch 8, 2 threads)", "",
+        e2e_table(result["backbones"][first]["rows"]), "",
+        "### Pixels and the CPU bound", "",
+        "On a CPU-only box the model and the pixels share the cores, so end-to-end throughput is bounded "
+        "by n_cores / (model core time + pixel core time); model core time is the model-only wall ms/img "
+        "at 2 threads times 2.", "", pixel_table(result["pixels"], result["pipeline"]), "",
+    ]
+    if result.get("cost_growth"):
+        parts += ["### How cost grows (lite0, ONNX Runtime fp32, 2 threads)", "",
+                  "Floor: max(counted FLOPs / GEMM peak, bytes moved / copy bandwidth) with the 2-thread limits "
+                  "above; bytes = weights + input + every conv / linear layer's fp32 output written and read once.", "",
+                  cost_table(result["cost_growth"]), "", "![cost growth](results/cost_growth.png)", ""]
+    return "\n".join(parts)
+
+
+def write_report(result: dict[str, Any], results_dir: Path) -> None:
+    plot_srcc_vs_ms(result, results_dir / "srcc_vs_ms.png")
+    if result.get("cost_growth"):
+        plot_cost(result["cost_growth"], results_dir / "cost_growth.png")
+    text = render(result)
+    (results_dir / "lite_bench.md").write_text(text + "\n")
+    readme = HERE / "README.md"
+    body = readme.read_text()
+    if START in body and END in body:
+        body = body[:body.index(START) + len(START)] + "\n" + text + "\n" + body[body.index(END):]
+        readme.write_text(body)
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "lite_bench.json"
+    write_report(json.loads(path.read_text()), path.parent)
