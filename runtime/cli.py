@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.runtime.cli_args import frame_size
+from edgeiqa.runtime.cli_args import add_yuv_input_args
 from edgeiqa.runtime.errors import EdgeIQAError
 
 EXIT_OK, EXIT_NOTHING_RAN, EXIT_SOME_FAILED = 0, 1, 2
@@ -85,11 +85,7 @@ def main_score(argv: list[str]) -> int:
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each batch size as a CUDA graph")
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.add_argument("--yuv", choices=["nv12", "i420"], default=None,
-                   help="the paths are raw 4:2:0 .yuv files (one or more frames each) of --size")
-    p.add_argument("--size", type=frame_size, default=None, metavar="WxH", help="with --yuv: the frame size")
-    p.add_argument("--yuv-matrix", default="bt601", choices=["bt601", "bt709"], help="with --yuv")
-    p.add_argument("--yuv-range", default="limited", choices=["limited", "full"], help="with --yuv")
+    add_yuv_input_args(p, "one or more frames each")
     args = p.parse_args(argv)
     if args.yuv and not args.size:
         p.error("--yuv needs --size WxH (a raw file does not say its frame size)")
@@ -172,8 +168,8 @@ def raw_frames(files: list[str], fmt: str, size: tuple[int, int], matrix: str, r
     """
     from edgeiqa.runtime.yuv import read_yuv_file, yuv420_to_rgb
 
-    native = scorer.pixel_format == fmt and (scorer.frame_height, scorer.frame_width) == size \
-        and scorer.yuv[1:] == (matrix, rng) if scorer.pixel_format != "rgb" else False
+    native = scorer.pixel_format != "rgb" and scorer.yuv == (fmt, matrix, rng) \
+        and (scorer.frame_height, scorer.frame_width) == size
     items, names = [], []
     for f in files:
         for k, planes in enumerate(read_yuv_file(f, size[1], size[0])):
@@ -194,10 +190,7 @@ def main_select(argv: list[str]) -> int:
     p.add_argument("--window-ms", type=float, default=None, help="stream: the best frame of every T milliseconds")
     p.add_argument("--fps", type=float, default=30.0, help="stream: frame rate that gives each frame its timestamp")
     p.add_argument("--threshold", type=float, default=None, help="stream: report frames scoring under this")
-    p.add_argument("--yuv", choices=["nv12", "i420"], default=None, help="the paths are raw 4:2:0 video files")
-    p.add_argument("--size", type=frame_size, default=None, metavar="WxH", help="with --yuv: the frame size")
-    p.add_argument("--yuv-matrix", default="bt601", choices=["bt601", "bt709"])
-    p.add_argument("--yuv-range", default="limited", choices=["limited", "full"])
+    add_yuv_input_args(p, "a video: its frames in order")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--json", action="store_true", help="JSON lines: {rank, path, score} or stream events")
     args = p.parse_args(argv)

@@ -26,3 +26,12 @@ def frame_size(text: str) -> tuple[int, int]:
     if w < 2 or h < 2:
         raise argparse.ArgumentTypeError(f"WIDTHxHEIGHT must both be >= 2; got {text!r}")
     return h, w
+
+
+def add_yuv_input_args(p: argparse.ArgumentParser, what: str) -> None:
+    """--yuv / --size / --yuv-matrix / --yuv-range, the same for every command that reads raw frames."""
+    p.add_argument("--yuv", choices=["nv12", "i420"], default=None,
+                   help=f"the paths are raw 4:2:0 .yuv files ({what}) of --size")
+    p.add_argument("--size", type=frame_size, default=None, metavar="WxH", help="with --yuv: the frame size")
+    p.add_argument("--yuv-matrix", default="bt601", choices=["bt601", "bt709"], help="with --yuv")
+    p.add_argument("--yuv-range", default="limited", choices=["limited", "full"], help="with --yuv")
