@@ -223,6 +223,41 @@ def jpeg_set(cfg: BenchConfig) -> tuple[list[Path], tempfile.TemporaryDirectory 
     return make_jpegs(Path(tmp.name), cfg.e2e_images), tmp
 
 
+def merge_rounds(rounds: list[list[BenchRow]]) -> list[BenchRow]:
+    """One row per (backend, precision, batch, mode): the median over rounds.
+
+    On a shared machine the speed drifts by tens of percent over minutes; rows measured one after
+    another can differ by that drift alone. Rounds interleave the backends (A B C, A B C, ...), so
+    every row samples the same stretch of time and the medians compare like with like. Each row
+    keeps its per-round throughputs (`details["round_throughputs"]`) so the spread is visible.
+    """
+    if len(rounds) == 1:
+        return rounds[0]
+    groups: dict[tuple[str, str, int, str], list[BenchRow]] = {}
+    for rows in rounds:  # keyed, not zipped: a round whose process died has fewer rows
+        for r in rows:
+            groups.setdefault((r.backend, r.precision, r.batch, r.mode), []).append(r)
+    med = statistics.median
+    merged: list[BenchRow] = []
+    for (backend, precision, batch, mode), same in groups.items():
+        ok = [r for r in same if r.error is None]
+        row = BenchRow(backend, precision, batch, mode, details=dict((ok or same)[0].details))
+        row.peak_rss_mb = max(r.peak_rss_mb for r in same)
+        if len(ok) < len(rounds):
+            row.error = next((r.error for r in same if r.error), f"ran in {len(ok)} of {len(rounds)} rounds")
+            merged.append(row)
+            continue
+        row.throughput = med(r.throughput for r in ok)
+        for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms"):
+            setattr(row, key, med(getattr(r, key) for r in ok))
+        row.iterations = sum(r.iterations for r in ok)
+        devices = [r.device_p50_ms for r in ok if r.device_p50_ms is not None]
+        row.device_p50_ms = med(devices) if devices else None
+        row.details["round_throughputs"] = [r.throughput for r in ok]
+        merged.append(row)
+    return merged
+
+
 def add_ratios(rows: list[BenchRow]) -> None:
     """ratio_to_eager = throughput / PyTorch eager fp32 throughput at the same batch and mode."""
     base = {(r.batch, r.mode): r.throughput for r in rows if r.backend == "torch-eager" and r.precision == "fp32"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.runtime.bench import BenchConfig, BenchRow, add_ratios, jpeg_set, machine_info
+from edgeiqa.runtime.bench import BenchConfig, BenchRow, add_ratios, jpeg_set, machine_info, merge_rounds
 from edgeiqa.runtime.cli_args import positive_ints
 from edgeiqa.runtime.errors import EdgeIQAError
 
@@ -19,11 +19,14 @@ def _list(s: str) -> list[str]:
 
 def run_bench(bundle: str, backends: list[str], precisions: list[str], cfg: BenchConfig, threads: int = 0,
               baseline: str | None = None, checkpoint: str | None = None, device: str = "auto",
-              isolate: bool = True) -> dict[str, Any]:
-    """Every (backend, precision) in turn; with `isolate` each in its own process (own peak memory)."""
+              isolate: bool = True, rounds: int = 1) -> dict[str, Any]:
+    """Every (backend, precision) in turn, `rounds` times over (each row: the median over rounds);
+    with `isolate` each in its own process (own peak memory)."""
     from edgeiqa.runtime.bench_isolated import BenchJob, run_isolated, run_job
     from edgeiqa.runtime.bundle import load_bundle
 
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     b = load_bundle(bundle)
     jpegs, tmp = jpeg_set(cfg)
     jobs = []
@@ -33,16 +36,19 @@ def run_bench(bundle: str, backends: list[str], precisions: list[str], cfg: Benc
         jobs += [BenchJob(str(b.path), baseline, p, device, threads, ckpt) for p in ("fp32", "fp32-cl", "bf16")
                  + (("fp16",) if on_gpu else ())]
     jobs += [BenchJob(str(b.path), be, p, device, threads) for be in backends for p in precisions]
-    rows: list[BenchRow] = []
+    per_round: list[list[BenchRow]] = []
     try:
-        for job in jobs:
-            rows += run_isolated(job, cfg, jpegs) if isolate else run_job(job, cfg, jpegs)
+        for _ in range(rounds):
+            per_round.append([row for job in jobs for row in
+                              (run_isolated(job, cfg, jpegs) if isolate else run_job(job, cfg, jpegs))])
     finally:
         if tmp is not None:
             tmp.cleanup()
+    rows = merge_rounds(per_round)
     add_ratios(rows)
     return {"bundle": str(b.path), "model": b.manifest.get("model"), "input": f"{b.height}x{b.width}",
             "machine": machine_info(), "threads": threads or "library default", "isolated": isolate,
+            "rounds": rounds,
             "rows": [r.to_dict() for r in rows]}
 
 
@@ -63,7 +69,9 @@ def format_table(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines.append(f"machine: {m.get('processor')} x{m.get('cpu_count')}, onnxruntime {m.get('onnxruntime', '-')}, "
                  f"threads {result['threads']}; times are wall clock; RSS is the peak of "
-                 + ("each backend's own process" if result.get("isolated") else "this one process, so far"))
+                 + ("each backend's own process" if result.get("isolated") else "this one process, so far")
+                 + (f"; each row is the median of {result['rounds']} interleaved rounds"
+                    if result.get("rounds", 1) > 1 else ""))
     return "\n".join(lines)
 
 
@@ -117,6 +125,9 @@ def main_bench(argv: list[str]) -> int:
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the backends in turn this many times; each row is the median over rounds "
+                        "(use 3+ on a shared machine, whose speed drifts over minutes)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--in-process", action="store_true",
@@ -128,8 +139,8 @@ def main_bench(argv: list[str]) -> int:
                       not args.no_end_to_end, args.e2e_images, args.images)
     try:
         result = run_bench(args.bundle, _list(args.backend), _list(args.precision), cfg, args.threads, args.baseline,
-                           args.checkpoint, args.device, isolate=not args.in_process)
-    except EdgeIQAError as err:
+                           args.checkpoint, args.device, isolate=not args.in_process, rounds=args.rounds)
+    except (EdgeIQAError, ValueError) as err:
         print(f"edgeiqa bench: {err}", file=sys.stderr)
         return 1
     if args.json:

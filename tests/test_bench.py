@@ -88,3 +88,41 @@ def test_time_calls_keeps_the_wall_clock_even_when_a_device_timer_exists():
     wall, device = time_calls(slow, [np.zeros(1)], 0, 5, 0.0, lambda: None, lambda: 0.001)
     assert len(wall) == len(device) == 5
     assert min(wall) >= 0.004 and device == [0.001] * 5  # the device figure never replaces the wall figure
+
+
+def test_rounds_merge_to_the_median_per_row_and_keep_the_spread():
+    from edgeiqa.runtime.bench import merge_rounds
+
+    def rnd(ort_tp, eager_tp):
+        return [BenchRow("torch-eager", "fp32", 8, "model", throughput=eager_tp, p50_ms=8000 / eager_tp,
+                         iterations=3, peak_rss_mb=900.0),
+                BenchRow("onnxruntime", "fp32", 8, "model", throughput=ort_tp, p50_ms=8000 / ort_tp,
+                         iterations=3, peak_rss_mb=300.0)]
+
+    rows = merge_rounds([rnd(30.0, 5.0), rnd(20.0, 4.0), rnd(25.0, 6.0)])
+    by = {r.backend: r for r in rows}
+    assert by["onnxruntime"].throughput == 25.0 and by["torch-eager"].throughput == 5.0
+    assert by["onnxruntime"].details["round_throughputs"] == [30.0, 20.0, 25.0]
+    assert by["onnxruntime"].iterations == 9 and by["torch-eager"].peak_rss_mb == 900.0
+    assert by["onnxruntime"].p50_ms == pytest.approx(8000 / 25.0)
+    # A round whose process died has no such row (or an error row): the row reports it, never a partial median.
+    broken = rnd(22.0, 5.0)[:1]
+    merged = {r.backend: r for r in merge_rounds([rnd(30.0, 5.0), broken])}
+    assert merged["onnxruntime"].error and "1 of 2 rounds" in merged["onnxruntime"].error
+    assert merged["torch-eager"].error is None and merged["torch-eager"].throughput == 5.0
+
+
+def test_bench_cli_rounds_interleave_backends_and_reject_zero(bundle, tmp_path):
+    base = [sys.executable, "-m", "edgeiqa", "bench", "--bundle", str(bundle), "--precision", "fp32,int8",
+            "--batch", "2", "--iters", "2", "--min-seconds", "0", "--no-end-to-end", "--in-process"]
+    out = subprocess.run(base + ["--rounds", "2", "--json", str(tmp_path / "r.json")], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["rounds"] == 2 and len(result["rows"]) == 2
+    for r in result["rows"]:
+        assert len(r["details"]["round_throughputs"]) == 2 and r["iterations"] >= 4
+        assert r["throughput"] == pytest.approx(float(np.median(r["details"]["round_throughputs"])))
+    assert "median of 2 interleaved rounds" in out.stdout
+    bad = subprocess.run(base + ["--rounds", "0"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "rounds must be >= 1" in bad.stderr
