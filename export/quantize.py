@@ -10,7 +10,8 @@
   of an int32 bias) and ONNX Runtime runs, slowly on x86 (S8S8).
 - int8-cpu (QDQ): uint8 activations, int8 per-channel weights (U8S8), the head in float, and
   Conv, Clip and the residual Add quantised end to end so ONNX Runtime fuses QLinearConv /
-  QLinearAdd chains: its fast x86 int8 path; never handed to TensorRT.
+  QLinearAdd chains: its fast x86 int8 path; never handed to TensorRT. The input normalisation
+  is folded into the first Conv first (fold_normalize.py), so that Conv reads the pixels exactly.
 - int8-dynamic: ONNX Runtime dynamic quantisation (int8 weights, activations quantised on the
   fly); CPU only, usually the fastest int8 on CPUs, not consumable by TensorRT.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from edgeiqa.export.fold_normalize import fold_input_normalization
 from edgeiqa.runtime.bundle import INPUT_NAME
 
 FP16_BLOCK_LIST = ["LayerNormalization", "Softmax", "ReduceMean", "ReduceSum", "ReduceMax", "Pow", "Sqrt",
@@ -82,12 +84,20 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
 
     if flavour not in ("tensorrt", "cpu"):
         raise ValueError(f"unknown int8 flavour {flavour!r}")
+    symmetric = flavour == "tensorrt"
+    overrides: dict[str, list[dict[str, np.float32]]] = {}
+    folded_file = dst.with_name(dst.stem + ".fold.onnx")
+    if not symmetric:  # CPU flavour: the first Conv reads pixels, held exactly as uint8 (fold_normalize.py)
+        folded = fold_input_normalization(src, folded_file)
+        if folded.folded:
+            src = folded_file
+            if folded.integer_pixels:
+                overrides[folded.conv_input] = [{"rmin": np.float32(0), "rmax": np.float32(255)}]  # scale 1, zp 0
     prepared = dst.with_name(dst.stem + ".prep.onnx")
     try:
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
     except Exception:  # noqa: BLE001 - pre-processing is an optimisation; quantise the original instead
         prepared = src
-    symmetric = flavour == "tensorrt"
     # TensorRT flavour: quantise what Conv/MatMul read, not what they write, so the residual stream
     # and the stage statistics stay float. On a CLIVE fold (EfficientNet-Lite0, 96 test photos) an
     # earlier graph that also quantised Conv outputs moved scores by up to 28-41 MOS points (SRCC
@@ -97,7 +107,7 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
     # QLinearConv / QLinearAdd chains instead of converting around every conv.
     ops = QUANTIZED_OPS if symmetric else CPU_QUANTIZED_OPS
     extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric,
-             "DedicatedQDQPair": True}
+             "DedicatedQDQPair": True, "TensorQuantOverrides": overrides}
     if symmetric:
         extra["OpTypesToExcludeOutputQuantization"] = QUANTIZED_OPS
     try:
@@ -110,6 +120,8 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
     finally:
         if prepared != src:
             prepared.unlink(missing_ok=True)
+        folded_file.unlink(missing_ok=True)
+        Path(str(folded_file) + ".data").unlink(missing_ok=True)
 
 
 def to_int8_dynamic(src: Path, dst: Path) -> None:

@@ -1,0 +1,131 @@
+"""Fold the input normalisation into the first convolution of an exported graph.
+
+The graph normalises frames as `x * scale - shift` before its first Conv. On ONNX Runtime's
+int8 CPU path that costs a quarter of the model: its layout pass moves the two elementwise ops
+past the NHWC transpose, where they broadcast over a last axis of 3 (measured on the default
+EfficientNet-Lite0 at 512 px, 8 frames: 5.8 of 21.9 ms per image). Folded, the Conv reads the
+cast pixels directly with rescaled weights, and the quantiser sees the pixels themselves:
+uint8 with scale 1 and zero point 0 represents every one of them exactly.
+
+    W'[o, c] = W[o, c] * scale[c]        B'[o] = B[o] - sum_{c, k} W[o, c, k] * shift[c]
+
+Zero padding of the normalised tensor is padding of the raw pixels with shift / scale, so a
+padded Conv gets an explicit Pad with that value; it must be one value for every channel (true
+for the lite models' 0.5 / 0.5, false for ImageNet's per-channel mean and std), else the graph
+is left as it is. Only the CPU int8 flavour uses this: TensorRT fuses the elementwise ops into
+its input kernel anyway, and its symmetric int8 would spend a bit of the input's precision on
+values below zero that raw pixels never take.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PAD_VALUE_RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Folded:
+    """What the pass did: `reason` says why not when nothing was folded (and nothing written)."""
+
+    folded: bool
+    conv_input: str = ""  # the tensor the first Conv now reads: pixel values, 0..255
+    integer_pixels: bool = False  # it is the uint8 graph input, cast, transposed and padded: integers only
+    reason: str = ""
+
+
+def _consumers(graph, name: str) -> list:
+    return [n for n in graph.node if name in n.input]
+
+
+def _from_uint8_input(graph, name: str) -> bool:
+    """True when `name` is the uint8 graph input through Cast / Transpose only: integer pixel values."""
+    producers = {o: n for n in graph.node for o in n.output}
+    inputs = {i.name: i.type.tensor_type.elem_type for i in graph.input}
+    while name in producers and producers[name].op_type in ("Transpose", "Cast"):
+        node = producers[name]
+        name = node.input[0]
+        if node.op_type == "Cast":
+            return inputs.get(name) == 2  # onnx.TensorProto.UINT8
+    return False
+
+
+def fold_input_normalization(src: Path, dst: Path) -> Folded:
+    """Write the folded graph to `dst` when the pattern is there (see the module's docstring)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    init = {i.name: i for i in graph.initializer}
+    mul = next((n for n in graph.node if n.op_type == "Mul" and len(n.input) == 2 and n.input[1] in init), None)
+    if mul is None:
+        return Folded(False, reason="no Mul by a constant in the graph")
+    after_mul = _consumers(graph, mul.output[0])
+    if len(after_mul) != 1 or after_mul[0].op_type != "Sub" or after_mul[0].input[1] not in init:
+        return Folded(False, reason="the first Mul is not followed by a Sub of a constant")
+    sub = after_mul[0]
+    after_sub = _consumers(graph, sub.output[0])
+    if len(after_sub) != 1 or after_sub[0].op_type != "Conv" or after_sub[0].input[0] != sub.output[0]:
+        return Folded(False, reason="the normalised frames do not go to one Conv")
+    conv = after_sub[0]
+    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    if attrs.get("group", 1) != 1 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID"):
+        return Folded(False, reason="the first Conv is grouped or pads automatically")
+    if len(conv.input) < 2 or conv.input[1] not in init:
+        return Folded(False, reason="the first Conv's weights are not a constant")
+    scale = numpy_helper.to_array(init[mul.input[1]]).astype(np.float64).reshape(-1)
+    shift = numpy_helper.to_array(init[sub.input[1]]).astype(np.float64).reshape(-1)
+    w = numpy_helper.to_array(init[conv.input[1]]).astype(np.float64)
+    if w.ndim != 4 or scale.size not in (1, w.shape[1]) or shift.size not in (1, w.shape[1]):
+        return Folded(False, reason="the normalisation constants do not match the first Conv's input channels")
+    scale, shift = np.broadcast_to(scale, w.shape[1]), np.broadcast_to(shift, w.shape[1])
+    pads = list(attrs.get("pads", [0, 0, 0, 0])) if attrs.get("auto_pad", b"NOTSET") == b"NOTSET" else [0] * 4
+    pad_values = shift / scale
+    if any(pads) and not np.allclose(pad_values, pad_values[0], rtol=PAD_VALUE_RTOL, atol=0):
+        return Folded(False, reason="zero padding would need a different value per channel "
+                                    f"({np.round(pad_values, 3).tolist()})")
+    b = numpy_helper.to_array(init[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else np.zeros(len(w))
+    w_new = w * scale[None, :, None, None]
+    b_new = b - (w * shift[None, :, None, None]).sum(axis=(1, 2, 3))
+    stem = conv.name or "first_conv"
+    graph.initializer.extend([numpy_helper.from_array(w_new.astype(np.float32), f"{stem}.folded_weight"),
+                              numpy_helper.from_array(b_new.astype(np.float32), f"{stem}.folded_bias")])
+    x = mul.input[0]
+    integer_pixels = _from_uint8_input(graph, x)
+    new_nodes = []
+    if any(pads):
+        half = len(pads) // 2  # ONNX Conv pads: [begin..., end...] over the spatial axes
+        pad_arg = [0, 0, *pads[:half], 0, 0, *pads[half:]]
+        graph.initializer.extend([numpy_helper.from_array(np.array(pad_arg, np.int64), f"{stem}.pads"),
+                                  numpy_helper.from_array(np.array(pad_values[0], np.float32), f"{stem}.pad_value")])
+        new_nodes.append(helper.make_node("Pad", [x, f"{stem}.pads", f"{stem}.pad_value"], [f"{stem}.padded"],
+                                          name=f"{stem}.pad", mode="constant"))
+        x = f"{stem}.padded"
+        for a in conv.attribute:
+            if a.name == "pads":
+                a.ints[:] = [0] * len(pads)
+    conv.input[:] = [x, f"{stem}.folded_weight", f"{stem}.folded_bias"]
+    nodes = []
+    for n in graph.node:
+        if n is mul or n is sub:
+            continue
+        if n is conv:
+            nodes += new_nodes
+        nodes.append(n)
+    copies = [onnx.NodeProto() for _ in nodes]
+    for c, n in zip(copies, nodes):
+        c.CopyFrom(n)
+    del graph.node[:]
+    graph.node.extend(copies)
+    used = {i for n in graph.node for i in n.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    big = sum(len(i.raw_data) for i in graph.initializer) > (1 << 30)  # as export_onnx: > 1 GiB goes beside it
+    onnx.save(model, str(dst), save_as_external_data=big, location=Path(dst).name + ".data")
+    onnx.checker.check_model(str(dst), full_check=False)
+    return Folded(True, conv_input=x, integer_pixels=integer_pixels)
