@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from edgeiqa.export.fold_normalize import fold_input_normalization
+from edgeiqa.export.fold_normalize import Folded, fold_input_normalization, recentre_quantized_bias
 from edgeiqa.runtime.bundle import INPUT_NAME
 
 FP16_BLOCK_LIST = ["LayerNormalization", "Softmax", "ReduceMean", "ReduceSum", "ReduceMax", "Pow", "Sqrt",
@@ -87,6 +87,7 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
     symmetric = flavour == "tensorrt"
     overrides: dict[str, list[dict[str, np.float32]]] = {}
     folded_file = dst.with_name(dst.stem + ".fold.onnx")
+    folded = Folded(False)
     if not symmetric:  # CPU flavour: the first Conv reads pixels, held exactly as uint8 (fold_normalize.py)
         folded = fold_input_normalization(src, folded_file)
         if folded.folded:
@@ -117,6 +118,8 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
                         nodes_to_exclude=head_nodes(prepared) + ([] if symmetric else bias_adds(prepared)),
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options=extra)
+        if folded.folded:
+            recentre_quantized_bias(dst, folded)
     finally:
         if prepared != src:
             prepared.unlink(missing_ok=True)

@@ -105,3 +105,36 @@ def test_int8_cpu_reads_exact_pixels_and_int8_keeps_the_normalisation(bundle):
         assert ("Mul" not in before and "Sub" not in before) == folded, (precision, before)
         if folded:
             assert float(inits[first_q.input[1]]) == 1.0 and int(inits[first_q.input[2]]) == 0
+
+
+def test_int8_cpu_recentres_the_folded_bias_on_the_rounded_weights(tmp_path, photo):
+    """After int8 rounding of the folded weights, the bias is B - sum dequant(W') * pixel_zero: the
+    Conv subtracts exactly the mean it folded, so no output channel carries a constant error."""
+    from edgeiqa.export.quantize import to_int8_qdq
+    from onnx import numpy_helper
+
+    src = _front(tmp_path / "src.onnx", LITE, [1, 1, 1, 1], out_ch=16)
+    rng = np.random.default_rng(3)
+    calib = np.concatenate([_frames(photo), rng.integers(0, 256, (12, 33, 35, 3), dtype=np.uint8)])
+    to_int8_qdq(src, tmp_path / "q.onnx", calib, "cpu")
+    graph = onnx.load(str(tmp_path / "q.onnx")).graph
+    init = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    conv = next(n for n in graph.node if n.op_type == "Conv")
+
+    def dq(name):
+        node = producers[name]
+        q, scale = init[node.input[0]], init[node.input[1]]
+        zp = init[node.input[2]] if len(node.input) > 2 else 0.0
+        shape = (-1,) + (1,) * (q.ndim - 1)
+        return (q - np.reshape(zp, shape if np.ndim(zp) else ())) * np.reshape(scale, shape if np.ndim(scale) else ())
+
+    w, bias = dq(conv.input[1]), dq(conv.input[2])
+    unfolded = onnx.load(str(src)).graph
+    b0 = numpy_helper.to_array(next(t for t in unfolded.initializer if t.name == "b")).astype(np.float64)
+    expected = b0 - (w * 127.5).sum(axis=(1, 2, 3))  # pixel_zero = shift / scale = 255 * mean = 127.5
+    bias_scale = init[producers[conv.input[2]].input[1]]
+    assert np.all(np.abs(bias - expected) <= bias_scale / 2 + 1e-9)
+    frames = _frames(photo)
+    ref, got = _run(src, frames), _run(tmp_path / "q.onnx", frames)
+    assert np.abs(got - ref).mean() < 0.02 * np.abs(ref).mean() + 1e-3
