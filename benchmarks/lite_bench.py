@@ -67,7 +67,7 @@ def machine_limits() -> dict[str, float]:
     return out
 
 
-def make_camera_jpegs(clive: Path, folder: Path, n: int = 4) -> list[Path]:
+def make_camera_jpegs(clive: Path, folder: Path, n: int = 24) -> list[Path]:
     """12 MP (4000x3000) JPEGs made from real photos: upscaled, with sensor-like noise, quality 92."""
     from PIL import Image
 
@@ -83,24 +83,28 @@ def make_camera_jpegs(clive: Path, folder: Path, n: int = 4) -> list[Path]:
     return paths
 
 
-def bench_bundle(bundle: Path, checkpoint: str | None, full: bool, clive_dir: Path, camera_dir: Path
-                 ) -> list[dict[str, Any]]:
+def bench_bundle(bundle: Path, checkpoint: str | None, full: bool, clive_dir: Path, camera_dir: Path,
+                 rounds: int) -> list[dict[str, Any]]:
+    """The bundle's `edgeiqa bench` rows; every call interleaves its backends over `rounds` rounds."""
     from edgeiqa.runtime.bench import BenchConfig
     from edgeiqa.runtime.bench_cli import run_bench
 
     rows: list[dict[str, Any]] = []
     grid = [(2, (1, 8, 32)), (1, (1, 8, 32))] if full else [(2, (8,))]
     for threads, batches in grid:
-        cfg = BenchConfig(batches, warmup=1, iters=3, min_seconds=1.0, end_to_end=False)
+        cfg = BenchConfig(batches, warmup=1, iters=3, min_seconds=0.6, end_to_end=False)
         res = run_bench(str(bundle), ["onnxruntime"], list(ORT_PRECISIONS), cfg, threads,
                         baseline="torch" if checkpoint and threads == 2 else None, checkpoint=checkpoint,
-                        device="cpu")
+                        device="cpu", rounds=rounds)
         rows += [{**r, "threads": threads} for r in res["rows"]]
-    for label, folder, n in (("clive", clive_dir, 64), ("camera_12mp", camera_dir, 4)):
-        cfg = BenchConfig((8,), warmup=1, iters=5, min_seconds=0.0, end_to_end=True, e2e_images=n, images=str(folder))
+    # End to end: each process times the model-only batch next to the end-to-end pass, so the CPU
+    # bound of a row comes from the same minutes; three or more batches per pass, so the loader's
+    # fill and drain are not the whole run.
+    for label, folder, n in (("clive", clive_dir, 64), ("camera_12mp", camera_dir, 24)):
+        cfg = BenchConfig((8,), warmup=1, iters=5, min_seconds=0.6, end_to_end=True, e2e_images=n, images=str(folder))
         res = run_bench(str(bundle), ["onnxruntime"], ["fp32", "int8-cpu"] if full else ["fp32"], cfg, 2,
-                        device="cpu")
-        rows += [{**r, "threads": 2, "images": label} for r in res["rows"] if r["mode"] == "end_to_end"]
+                        device="cpu", rounds=rounds)
+        rows += [{**r, "threads": 2, "images": label} for r in res["rows"]]
     return rows
 
 
@@ -112,10 +116,11 @@ def cv_srcc(cv_file: Path) -> dict[str, dict[str, float]]:
             for p, v in by.items()}
 
 
-def count_cost(alias: str, size: int) -> dict[str, float]:
+def count_cost(alias: str, size: int) -> dict[str, Any]:
     """FLOPs (torch's counter) and bytes moved per image of the scoring model at this input size:
     the weights, the input, and each convolution's / linear layer's fp32 output written and read
-    once (norms and activations fuse into the convs in the exported graph, so theirs do not count)."""
+    once (norms and activations fuse into the convs in the exported graph, so theirs do not count).
+    `layers` keeps each layer's own (FLOPs, bytes) for the per-layer roofline."""
     import torch
     from edgeiqa.train.backbones import create_backbone
     from edgeiqa.train.heads import IQAHead
@@ -125,21 +130,33 @@ def count_cost(alias: str, size: int) -> dict[str, float]:
     bb = create_backbone(alias, image_size=size)
     model = IQAModel(bb, IQAHead(bb.embed_dim, 512, "gated")).eval()
     x = torch.zeros(1, size, size, 3, dtype=torch.uint8)
-    moved = [0]
+    layers: list[tuple[float, float]] = []
 
-    def hook(_m, _i, out):
+    def hook(m, _i, out):
         if isinstance(out, torch.Tensor):
-            moved[0] += 2 * out.numel() * 4
+            w = m.weight
+            macs = out.numel() * (w[0].numel() if isinstance(m, torch.nn.Conv2d) else w.shape[1])
+            layers.append((2.0 * macs, 2.0 * out.numel() * 4 + w.numel() * 4))
 
-    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    handles = [m.register_forward_hook(hook) for m in layers]
+    mods = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    handles = [m.register_forward_hook(hook) for m in mods]
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
     for h in handles:
         h.remove()
     weights = sum(p.numel() * 4 for p in model.parameters())
-    return {"flops": float(counter.get_total_flops()), "bytes": float(moved[0] + weights + x.numel()),
-            "model": model}
+    moved = sum(b for _f, b in layers) - sum(m.weight.numel() * 4 for m in mods)
+    return {"flops": float(counter.get_total_flops()), "bytes": float(moved + weights + x.numel()),
+            "layers": layers, "input_bytes": float(x.numel()), "model": model}
+
+
+def floors_ms(cost: dict[str, Any], peak: float, bw: float) -> dict[str, float]:
+    """Two lower bounds on a layer-by-layer run: the whole model's max(FLOPs / peak, bytes / bw), and
+    the per-layer roofline, the sum of each layer's own max (a layer cannot lend its idle ALUs or
+    idle memory bus to the next one, so this is the tighter and truer of the two)."""
+    whole = max(cost["flops"] / peak, cost["bytes"] / bw)
+    roofline = sum(max(f / peak, b / bw) for f, b in cost["layers"]) + cost["input_bytes"] / bw
+    return {"whole_model_floor_ms": whole * 1e3, "roofline_ms": roofline * 1e3}
 
 
 def cost_growth(alias: str, limits: dict[str, float], threads: int = 2) -> list[dict[str, Any]]:
@@ -160,12 +177,13 @@ def cost_growth(alias: str, limits: dict[str, float], threads: int = 2) -> list[
             sess, cost = sessions[size]
             frames = np.random.default_rng(0).integers(1, 256, (batch, size, size, 3), dtype=np.uint8)
             ms = timed(lambda s=sess, f=frames: s.run(None, {"frames": f}), min_s=1.5) / batch * 1e3
-            floor_ms = max(cost["flops"] / peak, cost["bytes"] / bw) * 1e3
+            floors = floors_ms(cost, peak, bw)
             rows.append({"size": size, "batch": batch, "ms_per_img": ms, "gflops": cost["flops"] / 1e9,
-                         "mbytes": cost["bytes"] / 1e6, "floor_ms": floor_ms, "ratio_to_floor": ms / floor_ms,
+                         "mbytes": cost["bytes"] / 1e6, **floors, "floor_ms": floors["roofline_ms"],
+                         "ratio_to_floor": ms / floors["roofline_ms"],
                          "bound": "compute" if cost["flops"] / peak >= cost["bytes"] / bw else "memory"})
-            print(f"  cost {size}px b{batch}: {ms:.1f} ms/img, floor {floor_ms:.1f} ({rows[-1]['bound']})",
-                  flush=True)
+            print(f"  cost {size}px b{batch}: {ms:.1f} ms/img, roofline {floors['roofline_ms']:.1f}, whole-model "
+                  f"floor {floors['whole_model_floor_ms']:.1f} ({rows[-1]['bound']})", flush=True)
     return rows
 
 
@@ -196,18 +214,20 @@ def pixel_stages(clive: Path, camera: list[Path], size: int = 512) -> dict[str, 
 
 
 def pipeline_efficiency(rows: list[dict[str, Any]], pixels: dict[str, float], cores: int) -> list[dict[str, Any]]:
-    """End-to-end throughput against n_cores / (model core time + pixel core time)."""
+    """End-to-end throughput against n_cores / (model core time + pixel core time), the model's
+    time taken from the model-only row that the same processes measured next to it."""
     out = []
-    model = {(r["precision"]): r for r in rows if r["mode"] == "model" and r["batch"] == 8 and r["threads"] == 2
-             and r["backend"] == "onnxruntime" and not r["error"]}
+    model = {(r["images"], r["precision"]): r for r in rows if r.get("images") and r["mode"] == "model"
+             and not r["error"]}
     for r in rows:
-        if r["mode"] != "end_to_end" or r["error"] or r["precision"] not in model:
+        ref = model.get((r.get("images"), r["precision"]))
+        if r["mode"] != "end_to_end" or r["error"] or ref is None:
             continue
-        model_core_ms = 1e3 / model[r["precision"]]["throughput"] * 2  # wall ms/img x the 2 threads it ran on
+        model_core_ms = 1e3 / ref["throughput"] * 2  # wall ms/img x the 2 threads it ran on
         pixel_ms = pixels["clive_total_ms" if r["images"] == "clive" else "camera_total_ms"]
         bound = cores / (model_core_ms + pixel_ms) * 1e3
         out.append({"precision": r["precision"], "images": r["images"], "e2e_img_s": r["throughput"],
-                    "model_only_img_s": model[r["precision"]]["throughput"], "model_core_ms": model_core_ms,
+                    "model_only_img_s": ref["throughput"], "model_core_ms": model_core_ms,
                     "pixel_core_ms": pixel_ms, "bound_img_s": bound, "of_bound": r["throughput"] / bound})
     return out
 
@@ -220,6 +240,7 @@ def main() -> None:
     p.add_argument("--cv", action="append", default=[], metavar="ALIAS=JSON", help="its cross-validated SRCC")
     p.add_argument("--out", default=str(RESULTS / "lite_bench.json"))
     p.add_argument("--skip-cost", action="store_true")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per bench (rows: the median)")
     args = p.parse_args()
     clive = Path(args.clive)
     bundles = dict(x.split("=", 1) for x in args.bundle)
@@ -227,7 +248,10 @@ def main() -> None:
     t0 = time.perf_counter()
     limits = machine_limits()
     print("machine:", {k: round(v, 1) for k, v in limits.items()}, flush=True)
-    result: dict[str, Any] = {"limits": limits, "cores": os.cpu_count(), "backbones": {}}
+    from edgeiqa.runtime.bench import machine_info
+
+    result: dict[str, Any] = {"limits": limits, "cores": os.cpu_count(), "rounds": args.rounds,
+                              "machine": machine_info(), "backbones": {}}
     with tempfile.TemporaryDirectory() as tmp:
         camera = make_camera_jpegs(clive, Path(tmp) / "camera")
         result["pixels"] = pixel_stages(clive, camera)
@@ -235,7 +259,7 @@ def main() -> None:
         for k, (alias, bundle) in enumerate(bundles.items()):
             manifest = json.loads((Path(bundle) / "manifest.json").read_text())
             rows = bench_bundle(Path(bundle), manifest.get("source_checkpoint"), k == 0, clive / "images",
-                                Path(tmp) / "camera")
+                                Path(tmp) / "camera", args.rounds)
             srcc = cvs.get(alias, {})
             for r in rows:
                 eager_prec = {"fp32": "fp32", "fp32-cl": "fp32"}.get(r["precision"]) if r["backend"] == "torch-eager" \

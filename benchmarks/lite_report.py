@@ -23,9 +23,27 @@ def _srcc(r: dict[str, Any]) -> str:
     return f"{s['median']:.3f} +- {s['std']:.3f}" if s else "-"
 
 
+def _machine(result: dict[str, Any]) -> str:
+    m = result.get("machine") or {}
+    cpu = f", {m['processor']}" if m.get("processor") else ""
+    return cpu + (f", onnxruntime {m['onnxruntime']}, torch {m['torch']}" if m.get("onnxruntime") and m.get("torch")
+                  else "")
+
+
+def _spread(r: dict[str, Any]) -> str:
+    """The fastest and slowest round, in ms/img."""
+    tps = r.get("details", {}).get("round_throughputs")
+    return f"{1e3 / max(tps):.1f}-{1e3 / min(tps):.1f}" if tps else "-"
+
+
+def _grid_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Model-only rows of the grid (not the model-only references of the end-to-end processes)."""
+    return [r for r in rows if r["mode"] == "model" and not r["error"] and not r.get("images")]
+
+
 def grid_table(rows: list[dict[str, Any]]) -> str:
     """ms/img per (backend, precision) x (threads, batch), model only; the CV SRCC of each model."""
-    model = [r for r in rows if r["mode"] == "model" and not r["error"]]
+    model = _grid_rows(rows)
     cols = sorted({(r["threads"], r["batch"]) for r in model}, key=lambda c: (-c[0], c[1]))
     keys = list(dict.fromkeys((r["backend"], r["precision"]) for r in model))
     head = "| backend | precision | CV SRCC | " + " | ".join(f"{t}T b{b}" for t, b in cols) + " | x eager (2T b8) |"
@@ -54,23 +72,25 @@ def e2e_table(rows: list[dict[str, Any]]) -> str:
 
 
 def summary_table(result: dict[str, Any]) -> str:
-    lines = ["| backbone | precision | CV SRCC (median +- std) | ORT ms/img (2T b8) | vs ORT fp32 |",
-             "|---|---|---|---|---|"]
+    lines = ["| backbone | precision | CV SRCC (median +- std) | ORT ms/img (2T b8) | rounds' range | vs ORT fp32 |",
+             "|---|---|---|---|---|---|"]
     for alias, b in result["backbones"].items():
-        rows = {r["precision"]: r for r in b["rows"] if r["backend"] == "onnxruntime" and r["mode"] == "model"
-                and r["threads"] == 2 and r["batch"] == 8 and not r["error"]}
+        rows = {r["precision"]: r for r in _grid_rows(b["rows"]) if r["backend"] == "onnxruntime"
+                and r["threads"] == 2 and r["batch"] == 8}
         for prec, r in rows.items():
             speedup = r["throughput"] / rows["fp32"]["throughput"] if "fp32" in rows else float("nan")
-            lines.append(f"| {alias} | {prec} | {_srcc(r)} | {_ms(r):.1f} | {speedup:.2f}x |")
+            lines.append(f"| {alias} | {prec} | {_srcc(r)} | {_ms(r):.1f} | {_spread(r)} | {speedup:.2f}x |")
     return "\n".join(lines)
 
 
 def cost_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| input | batch | GFLOP/img | MB moved/img | floor ms (bound) | measured ms/img | measured / floor |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| input | batch | GFLOP/img | MB moved/img | whole-model floor ms (bound) | per-layer roofline ms | "
+             "measured ms/img | measured / roofline |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['size']} | {r['batch']} | {r['gflops']:.2f} | {r['mbytes']:.0f} | {r['floor_ms']:.1f} "
-                     f"({r['bound']}) | {r['ms_per_img']:.1f} | {r['ratio_to_floor']:.1f} |")
+        whole = r.get("whole_model_floor_ms", r["floor_ms"])
+        roof = f"{r['roofline_ms']:.1f}" if "roofline_ms" in r else "-"
+        lines.append(f"| {r['size']} | {r['batch']} | {r['gflops']:.2f} | {r['mbytes']:.0f} | {whole:.1f} "
+                     f"({r['bound']}) | {roof} | {r['ms_per_img']:.1f} | {r['ratio_to_floor']:.2f} |")
     return "\n".join(lines)
 
 
@@ -131,14 +151,14 @@ def plot_cost(rows: list[dict[str, Any]], path: Path) -> None:
     by_size = [r for r in rows if r["batch"] == 8]
     a1.plot([r["size"] for r in by_size], [r["ms_per_img"] for r in by_size], "o-", label="measured (batch 8)")
     a1.plot([r["size"] for r in by_size], [r["floor_ms"] for r in by_size], "k--",
-            label="floor: FLOPs / peak, bytes / bw")
+            label="per-layer roofline: sum of max(FLOPs / peak, bytes / bw)")
     a1.set_xlabel("input side (px)")
     a1.set_ylabel("ms per image")
     a1.set_yscale("log")
     a1.legend(fontsize=8)
     by_batch = sorted([r for r in rows if r["size"] == 512], key=lambda r: r["batch"])
     a2.plot([r["batch"] for r in by_batch], [r["ms_per_img"] for r in by_batch], "o-", label="measured (512 px)")
-    a2.plot([r["batch"] for r in by_batch], [r["floor_ms"] for r in by_batch], "k--", label="floor")
+    a2.plot([r["batch"] for r in by_batch], [r["floor_ms"] for r in by_batch], "k--", label="per-layer roofline")
     a2.set_xscale("log", base=2)
     a2.set_xlabel("batch")
     a2.set_ylabel("ms per image")
@@ -154,10 +174,14 @@ def render(result: dict[str, Any]) -> str:
     first = next(iter(result["backbones"]))
     parts = [
         f"Measured by `benchmarks/lite_bench.py` in one run ({result['seconds'] / 60:.0f} min, {result['cores']} "
-        f"cores). Limits measured at its start: fp32 GEMM {lim['gemm_gflops_t1']:.0f} GFLOP/s (1 thread), "
+        f"cores{_machine(result)}). Limits measured at its start: fp32 GEMM {lim['gemm_gflops_t1']:.0f} GFLOP/s "
+        "(1 thread), "
         f"{lim['gemm_gflops_t2']:.0f} (2 threads); copy bandwidth {lim['copy_gbps_t1']:.1f} GB/s (1), "
-        f"{lim['copy_gbps_t2']:.1f} (2). Every latency is wall clock; each backend ran in its own process. "
-        "CV SRCC: the 5-fold cross-validated SRCC of that exported precision on the CLIVE photos "
+        f"{lim['copy_gbps_t2']:.1f} (2). Every latency is wall clock; each backend ran in its own process"
+        + (f", and the backends of each table took turns over {result['rounds']} rounds: each number is the median "
+           "over rounds (the machine's speed drifts by tens of percent over minutes, so one pass per backend "
+           "would compare minutes, not backends). " if result.get("rounds", 1) > 1 else ". ")
+        + "CV SRCC: the 5-fold cross-validated SRCC of that exported precision on the CLIVE photos "
         "(benchmarks/default_bundle.py); eager fp32 rows run the same checkpoint as ORT fp32.",
         "", "### Accuracy next to speed", "", summary_table(result), "",
         "![SRCC against ms/img](results/srcc_vs_ms.png)", "",
@@ -167,12 +191,17 @@ def render(result: dict[str, Any]) -> str:
         "### Pixels and the CPU bound", "",
         "On a CPU-only box the model and the pixels share the cores, so end-to-end throughput is bounded "
         "by n_cores / (model core time + pixel core time); model core time is the model-only wall ms/img "
-        "at 2 threads times 2.", "", pixel_table(result["pixels"], result["pipeline"]), "",
+        "at 2 threads times 2, timed at batch 8 by the same process as the end-to-end row, right before it.", "",
+        pixel_table(result["pixels"], result["pipeline"]), "",
     ]
     if result.get("cost_growth"):
         parts += ["### How cost grows (lite0, ONNX Runtime fp32, 2 threads)", "",
-                  "Floor: max(counted FLOPs / GEMM peak, bytes moved / copy bandwidth) with the 2-thread limits "
-                  "above; bytes = weights + input + every conv / linear layer's fp32 output written and read once.", "",
+                  "Bytes moved = weights + input + every conv / linear layer's fp32 output written and read once; "
+                  "limits: the 2-thread GEMM peak and copy bandwidth above. The whole-model floor is "
+                  "max(all FLOPs / peak, all bytes / bandwidth). The per-layer roofline sums each layer's own "
+                  "max(FLOPs / peak, bytes / bandwidth): a compute-bound layer cannot lend its idle memory bus "
+                  "to a memory-bound one, so it is the truer bound on a layer-by-layer run and the one the "
+                  "ratio uses (previous versions of this table used the whole-model floor).", "",
                   cost_table(result["cost_growth"]), "", "![cost growth](results/cost_growth.png)", ""]
     return "\n".join(parts)
 
