@@ -130,12 +130,16 @@ def count_cost(alias: str, size: int) -> dict[str, Any]:
     bb = create_backbone(alias, image_size=size)
     model = IQAModel(bb, IQAHead(bb.embed_dim, 512, "gated")).eval()
     x = torch.zeros(1, size, size, 3, dtype=torch.uint8)
-    layers: list[tuple[float, float]] = []
+    layers: list[tuple[float, float]] = []  # per layer: FLOPs, bytes (its output written + read, its weights)
+    activation_bytes = [0.0]
+    ran: set[int] = set()
 
     def hook(m, _i, out):
         if isinstance(out, torch.Tensor):
+            ran.add(id(m))
             w = m.weight
             macs = out.numel() * (w[0].numel() if isinstance(m, torch.nn.Conv2d) else w.shape[1])
+            activation_bytes[0] += 2.0 * out.numel() * 4
             layers.append((2.0 * macs, 2.0 * out.numel() * 4 + w.numel() * 4))
 
     mods = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
@@ -144,9 +148,9 @@ def count_cost(alias: str, size: int) -> dict[str, Any]:
         model(x)
     for h in handles:
         h.remove()
-    weights = sum(p.numel() * 4 for p in model.parameters())
-    moved = sum(b for _f, b in layers) - sum(m.weight.numel() * 4 for m in mods)
-    return {"flops": float(counter.get_total_flops()), "bytes": float(moved + weights + x.numel()),
+    unused = sum(p.numel() * 4 for m in mods if id(m) not in ran for p in m.parameters())  # e.g. the head conv
+    weights = sum(p.numel() * 4 for p in model.parameters()) - unused
+    return {"flops": float(counter.get_total_flops()), "bytes": activation_bytes[0] + weights + x.numel(),
             "layers": layers, "input_bytes": float(x.numel()), "model": model}
 
 
