@@ -84,6 +84,9 @@ def main_export(argv: list[str]) -> int:
 
         print(format_manifest(m))
     print(f"bundle: {res.bundle}")
+    for note in res.notes:
+        if "NOT CHECKED" in note:
+            print(f"edgeiqa export: warning: {note}", file=sys.stderr)
     if res.trt_error:
         print(f"edgeiqa export: --trt: {res.trt_error} (the ONNX bundle was written)", file=sys.stderr)
         return 3

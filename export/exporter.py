@@ -24,7 +24,9 @@ from edgeiqa.export.checks import enforce
 from edgeiqa.export.fold import fold_head, measure_on
 from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
+from edgeiqa.runtime import cpu_class
 from edgeiqa.runtime.bundle import (
+    CPU_ONLY_PRECISIONS,
     MANIFEST,
     OUTPUT_NAME,
     PRECISIONS,
@@ -268,11 +270,14 @@ class ExportJob:
         return run_onnx(onnx_file, self.feed(self.check_frames), static_batch=self.opts.static_batch)
 
 
+INT8_FLAVOURS = {"int8": "tensorrt", "int8-cpu": "cpu", "int8-cpu-avx2": "cpu-avx2"}  # precision -> quantiser
 QUANTIZATION_NOTES = {
     "int8": "static QDQ, symmetric int8 activations and per-channel weights, float biases and head "
             "(TensorRT explicit quantisation)",
-    "int8-cpu": "static QDQ, uint8 activations, int8 per-channel weights, float head (ONNX Runtime x86; not for "
-                "TensorRT)",
+    "int8-cpu": "static QDQ, uint8 activations, int8 per-channel weights, float head (ONNX Runtime on x86 with "
+                "VNNI/AMX and ARM64; saturates on x86 without VNNI; not for TensorRT)",
+    "int8-cpu-avx2": "static QDQ, uint8 activations, 7-bit (reduce_range) int8 per-channel weights, float head "
+                     "(ONNX Runtime on any CPU, x86 without VNNI included; not for TensorRT)",
     "int8-dynamic": "dynamic (ONNX Runtime, per-channel weights)",
 }
 
@@ -299,23 +304,43 @@ def write_reduced_precisions(job: ExportJob) -> None:
     opts, fp32_scores = job.opts, job.fp32_scores
     assert fp32_scores is not None, "write_onnx runs first"
     calib = None
-    if {"int8", "int8-cpu"} & set(opts.precisions):
+    if {"int8", "int8-cpu", "int8-cpu-avx2"} & set(opts.precisions):
         calib = job.feed(_calibration_frames(job))
     for precision in [p for p in opts.precisions if p != "fp32"]:
         dst = job.folder / f"model.{precision}.onnx"
         if precision == "fp16":
             quantize.to_fp16(job.fp32, dst)
-        elif precision in ("int8", "int8-cpu"):
-            quantize.to_int8_qdq(job.fp32, dst, calib, "tensorrt" if precision == "int8" else "cpu")
+        elif precision in INT8_FLAVOURS:
+            quantize.to_int8_qdq(job.fp32, dst, calib, INT8_FLAVOURS[precision])
         else:
             quantize.to_int8_dynamic(job.fp32, dst)
         scores = job.run(dst)
+        error = _score_error(fp32_scores, scores)
+        rank = srcc(scores, fp32_scores) if len(scores) >= MIN_RANK_IMAGES else None
         job.models.append({
             "file": dst.name, "format": "onnx", "precision": precision,
             "quantization": QUANTIZATION_NOTES.get(precision),
-            "error_vs_fp32": _score_error(fp32_scores, scores),
-            "rank_agreement_vs_fp32": srcc(scores, fp32_scores) if len(scores) >= MIN_RANK_IMAGES else None,
-            "srcc_test_sample": srcc(scores, np.asarray(job.check_mos)) if len(job.check_mos) >= 3 else None})
+            "error_vs_fp32": error, "rank_agreement_vs_fp32": rank,
+            "srcc_test_sample": srcc(scores, np.asarray(job.check_mos)) if len(job.check_mos) >= 3 else None,
+            "checked_on": [cpu_check(precision, error, rank, len(scores))]})
+        if not cpu_class.exact_on(precision, cpu_class.detect().cpu_class):
+            job.notes.append(not_checked_here(precision))
+
+
+def cpu_check(precision: str, error: dict[str, float], rank: float | None, n: int) -> dict[str, Any]:
+    """One CPU a graph was measured on: its class, whether the kernels there are exact for this
+    precision, and the error against fp32 it measured (the manifest keeps a list of these)."""
+    cpu = cpu_class.detect()
+    return {**cpu.to_dict(), "exact_kernels": cpu_class.exact_on(precision, cpu.cpu_class), "images": n,
+            "error_vs_fp32": error, "rank_agreement_vs_fp32": rank}
+
+
+def not_checked_here(precision: str) -> str:
+    cpu = cpu_class.detect()
+    return (f"{precision} NOT CHECKED on this CPU ({cpu.model}; {cpu_class.DESCRIPTIONS[cpu.cpu_class]}): "
+            f"its ONNX Runtime kernels saturate here, so the error recorded is this CPU's, not the graph's. "
+            f"The runtime never picks {precision} on this CPU class; check it on a VNNI, AMX or ARM64 machine "
+            f"with `edgeiqa verify BUNDLE PHOTOS`, and score here with int8-cpu-avx2 or fp32.")
 
 
 def check_tolerances(job: ExportJob) -> None:
@@ -410,7 +435,7 @@ def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions,
     if not ok:
         return reason
     for m in list(models):
-        if m["format"] != "onnx" or m["precision"] in ("int8-dynamic", "int8-cpu"):  # not TensorRT graphs
+        if m["format"] != "onnx" or m["precision"] in CPU_ONLY_PRECISIONS:  # not TensorRT graphs
             continue
         try:
             models.append(build_engine(tmp / m["file"], tmp, m["precision"], shape, opts.trt_batch, tf32=opts.tf32,

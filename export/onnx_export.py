@@ -27,6 +27,10 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opse
         example = example.repeat(reps, *([1] * (example.dim() - 1)))[:static_batch]
         dynamic = None
     else:
+        # torch.export specialises a dimension whose example size is 1 (a one-image check set would
+        # fix the batch to 1): the example always carries at least two items.
+        if len(example) < 2:
+            example = example.repeat(2, *([1] * (example.dim() - 1)))
         dynamic = {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
     program = torch.onnx.export(module, (example,), dynamo=True, input_names=[INPUT_NAME],
                                 output_names=[OUTPUT_NAME], dynamic_shapes=dynamic,

@@ -12,6 +12,9 @@
   Conv, Clip and the residual Add quantised end to end so ONNX Runtime fuses QLinearConv /
   QLinearAdd chains: its fast x86 int8 path; never handed to TensorRT. The input normalisation
   is folded into the first Conv first (fold_normalize.py), so that Conv reads the pixels exactly.
+  Exact where ONNX Runtime's U8S8 kernels do not saturate: x86 with VNNI or AMX, and ARM64.
+- int8-cpu-avx2: int8-cpu built with reduce_range (7-bit weights), so VPMADDUBSW's int16 pair sums
+  cannot saturate on x86 without VNNI (runtime/cpu_class.py): exact on every CPU, at the same speed.
 - int8-dynamic: ONNX Runtime dynamic quantisation (int8 weights, activations quantised on the
   fly); CPU only, usually the fastest int8 on CPUs, not consumable by TensorRT.
 """
@@ -75,14 +78,18 @@ def bias_adds(path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "Add" and any(i in constants for i in n.input)]
 
 
+FLAVOURS = ("tensorrt", "cpu", "cpu-avx2")
+
+
 def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "tensorrt") -> None:
     """Static QDQ int8. flavour "tensorrt": symmetric int8 activations and weights (zero points 0),
     per-channel weights, float biases, folded head in float: what TensorRT's explicit quantisation
-    parses. flavour "cpu": uint8 activations, int8 weights (U8S8), ONNX Runtime's fast x86 path."""
+    parses. flavour "cpu": uint8 activations, int8 weights (U8S8), ONNX Runtime's fast x86 path.
+    flavour "cpu-avx2": "cpu" with 7-bit weights (reduce_range), exact without VNNI too."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if flavour not in ("tensorrt", "cpu"):
+    if flavour not in FLAVOURS:
         raise ValueError(f"unknown int8 flavour {flavour!r}")
     symmetric = flavour == "tensorrt"
     overrides: dict[str, list[dict[str, np.float32]]] = {}
@@ -115,6 +122,7 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
         quantize_static(str(prepared), str(dst), FrameReader(calib_frames), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=ops,
+                        reduce_range=flavour == "cpu-avx2",
                         nodes_to_exclude=head_nodes(prepared) + ([] if symmetric else bias_adds(prepared)),
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options=extra)

@@ -19,7 +19,9 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 INPUT_NAME = "frames"  # uint8 [N, H, W, 3] (or float [N, 3, H, W] with --float-input)
 OUTPUT_NAME = "score"  # float32 [N], on the bundle's MOS scale, higher = better
-PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu", "int8-dynamic")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu", "int8-cpu-avx2", "int8-dynamic")
+# Graphs TensorRT must never be handed: uint8 activations (U8S8) and ONNX Runtime's dynamic quantisation.
+CPU_ONLY_PRECISIONS = ("int8-cpu", "int8-cpu-avx2", "int8-dynamic")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -15,6 +15,7 @@ from edgeiqa.runtime.batching import run_fixed_batch
 from edgeiqa.runtime.bundle import Bundle, item_shape, load_bundle, verify_files
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError
 from edgeiqa.runtime.pipeline import prefetch_batches
+from edgeiqa.runtime.precision_choice import auto_onnx_model, warn_if_inexact
 from edgeiqa.runtime.preprocess import ImageInput, load_frame
 from edgeiqa.runtime.yuv import rgb_to_yuv420
 
@@ -101,10 +102,10 @@ class Scorer:
         from edgeiqa.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         onnx_models = b.find("onnx")
-        if precision is None:  # the most exact model the bundle ships
-            # On ONNX Runtime (CPU) the U8S8 int8-cpu flavour before the TensorRT-style int8.
-            order = {p: i for i, p in enumerate(("fp32", "fp16", "int8-cpu", "int8-dynamic", "int8"))}
-            onnx_models = sorted(onnx_models, key=lambda m: order.get(m.precision, 9))[:1]
+        if precision is None:
+            onnx_models = auto_onnx_model(onnx_models, device)
+        else:
+            warn_if_inexact(precision, device)
         entries = [m for m in onnx_models if precision is None or m.precision == precision]
         if not entries:
             have = ", ".join(sorted({m.precision for m in b.find("onnx")})) or "none"

@@ -81,5 +81,6 @@ def bundle(trained, tmp_path_factory) -> Path:
     from edgeiqa.export.exporter import ExportOptions, export_bundle
 
     out = tmp_path_factory.mktemp("bundle") / "b"
-    export_bundle(trained[1], out, ExportOptions(precisions=("fp32", "fp16", "int8", "int8-cpu", "int8-dynamic")))
+    export_bundle(trained[1], out, ExportOptions(precisions=("fp32", "fp16", "int8", "int8-cpu", "int8-cpu-avx2",
+                                                                "int8-dynamic")))
     return out

@@ -46,7 +46,7 @@ def test_manifest_contract(bundle):
     assert m["input"]["dtype"] == "uint8" and m["input"]["layout"] == "NHWC" and m["input"]["normalization_baked"]
     assert m["fold"]["max_abs_diff_random"] <= 1e-5 and m["fold"]["max_abs_diff_real"] <= 1e-5
     precisions = {e["precision"]: e for e in m["models"]}
-    assert set(precisions) == {"fp32", "fp16", "int8", "int8-cpu", "int8-dynamic"}
+    assert set(precisions) == {"fp32", "fp16", "int8", "int8-cpu", "int8-cpu-avx2", "int8-dynamic"}
     assert precisions["fp32"]["error_vs_pytorch"]["max_abs"] < 1e-2  # on the 0-100 MOS scale
     for p in ("fp16", "int8", "int8-dynamic"):
         assert np.isfinite(precisions[p]["error_vs_fp32"]["max_abs"])
@@ -58,8 +58,9 @@ def test_manifest_contract(bundle):
     assert {"Gemm", "Split", "Concat"} <= set(precisions["fp32"]["ops"])
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-dynamic"])
+@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-cpu-avx2"])
 def test_reduced_precisions_run_in_onnxruntime(bundle, precision):
+    """Graphs exact on every CPU (int8-cpu and int8-dynamic saturate without VNNI: test_cpu_class)."""
     frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     a = _ort_scores(bundle / "model.fp32.onnx", frames)
     b = _ort_scores(bundle / f"model.{precision}.onnx", frames)
