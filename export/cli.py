@@ -21,7 +21,8 @@ def main_export(argv: list[str]) -> int:
                                 "an ONNX (+ TensorRT) bundle with a manifest the runtime checks.")
     p.add_argument("checkpoint")
     p.add_argument("--out", required=True, help="bundle folder, e.g. engines/NAME")
-    p.add_argument("--precision", default="fp32", help="comma list of fp32,fp16,int8,int8-cpu,int8-dynamic")
+    p.add_argument("--precision", default="fp32",
+                   help="comma list of fp32,fp16,int8,int8-cpu,int8-cpu-avx2,int8-dynamic")
     p.add_argument("--ship", default=None, help="precisions to keep in the bundle (default: all); e.g. int8 "
                    "for a small bundle, fp32 still being built to measure its error")
     p.add_argument("--calib", default=None, help="calibration images for int8 (default: training sample)")

@@ -70,7 +70,8 @@ def peak_rss_mb() -> float:
 
 def time_calls(fn: Callable[[np.ndarray], Any], inputs: list[np.ndarray], warmup: int, iters: int,
                min_seconds: float, sync: Callable[[], None],
-               device_time: Callable[[], float | None] = lambda: None) -> tuple[list[float], list[float]]:
+               device_time: Callable[[], float | None] = lambda: None,
+               max_seconds: float = float("inf")) -> tuple[list[float], list[float]]:
     """Per-call seconds on the wall clock (call + synchronisation), and the backend's own device
     time per call where it keeps one (CUDA events for TensorRT; empty otherwise).
 
@@ -85,6 +86,8 @@ def time_calls(fn: Callable[[np.ndarray], Any], inputs: list[np.ndarray], warmup
     start = time.perf_counter()
     i = 0
     while i < iters or (time.perf_counter() - start < min_seconds and i < 50 * iters):
+        if i >= 2 and time.perf_counter() - start > max_seconds:  # the row's budget: a slow backend stops early
+            break
         x = inputs[i % len(inputs)]
         t0 = time.perf_counter()
         fn(x)
@@ -127,6 +130,10 @@ class BenchConfig:
     end_to_end: bool = True
     e2e_images: int = 64
     images: str | None = None
+    row_budget_s: float = 30.0  # each row stops timing after this (>= 2 calls), so a slow baseline ends
+
+    def planned_rows(self, jobs: int) -> int:
+        return jobs * len(self.batches) * (2 if self.end_to_end else 1)
 
 
 def bench_scorer(scorer: Any, cfg: BenchConfig, jpegs: list[Path]) -> list[BenchRow]:
@@ -137,7 +144,8 @@ def bench_scorer(scorer: Any, cfg: BenchConfig, jpegs: list[Path]) -> list[Bench
         row = BenchRow(be.name, be.precision, b, "model", details=be.describe())
         try:
             times, device = time_calls(scorer.score_array, random_inputs(b, shape), cfg.warmup, cfg.iters,
-                                       cfg.min_seconds, be.synchronize, lambda: getattr(be, "last_device_s", None))
+                                       cfg.min_seconds, be.synchronize, lambda: getattr(be, "last_device_s", None),
+                                       cfg.row_budget_s)
             row.__dict__.update(percentiles(times), throughput=b / statistics.fmean(times), iterations=len(times))
             if device:
                 row.device_p50_ms = float(np.percentile(device, 50) * 1e3)
@@ -158,15 +166,22 @@ def bench_end_to_end(scorer: Any, jpegs: list[Path], batch: int, cfg: BenchConfi
         n_runs = max(1, min(3, cfg.iters // 5))
         per_batch: list[float] = []
         total_images, total_time = 0, 0.0
+        start = time.perf_counter()
         for _ in range(n_runs):
             t0 = last = time.perf_counter()
+            k = 0
             for k, _result in enumerate(scorer.iter_scores(jpegs, batch), start=1):
                 if k % batch == 0 or k == len(jpegs):
                     now = time.perf_counter()
                     per_batch.append(now - last)
                     last = now
+                    if len(per_batch) >= 2 and now - start > cfg.row_budget_s:
+                        row.details["stopped_at_budget_s"] = cfg.row_budget_s
+                        break
             total_time += time.perf_counter() - t0
-            total_images += len(jpegs)
+            total_images += k  # the loop only stops at a batch boundary
+            if "stopped_at_budget_s" in row.details:
+                break
         row.__dict__.update(percentiles(per_batch), throughput=total_images / total_time, iterations=len(per_batch))
     except (EdgeIQAError, RuntimeError, ValueError, MemoryError) as err:
         row.error = f"{type(err).__name__}: {err}"

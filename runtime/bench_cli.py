@@ -30,26 +30,69 @@ def run_bench(bundle: str, backends: list[str], precisions: list[str], cfg: Benc
     b = load_bundle(bundle)
     jpegs, tmp = jpeg_set(cfg)
     jobs = []
+    skipped: list[BenchRow] = []
     if baseline:
         ckpt = checkpoint or b.manifest.get("source_checkpoint", "")
         on_gpu = device.startswith("cuda")
-        jobs += [BenchJob(str(b.path), baseline, p, device, threads, ckpt) for p in ("fp32", "fp32-cl", "bf16")
-                 + (("fp16",) if on_gpu else ())]
+        eager = ("fp32", "fp32-cl", "bf16") + (("fp16",) if on_gpu else ())
+        bf16_why = None if on_gpu else bf16_missing()
+        if bf16_why:
+            eager = tuple(p for p in eager if p != "bf16")
+            skipped = [BenchRow("torch-eager", "bf16", bs, "model", error=f"skipped: {bf16_why}") for bs in cfg.batches]
+        jobs += [BenchJob(str(b.path), baseline, p, device, threads, ckpt) for p in eager]
     jobs += [BenchJob(str(b.path), be, p, device, threads) for be in backends for p in precisions]
+    announce(jobs, cfg, rounds, skipped)
     per_round: list[list[BenchRow]] = []
     try:
-        for _ in range(rounds):
-            per_round.append([row for job in jobs for row in
-                              (run_isolated(job, cfg, jpegs) if isolate else run_job(job, cfg, jpegs))])
+        from tqdm.auto import tqdm
+    except ImportError:  # the camera-box install has no tqdm: one line per job instead
+        tqdm = None
+    steps = [(r, job) for r in range(rounds) for job in jobs]
+    bar = tqdm(steps, desc="bench", unit="job", file=sys.stderr) if tqdm else steps
+    try:
+        for r, job in bar:
+            if r == len(per_round):
+                per_round.append([])
+            if tqdm is None:
+                print(f"bench: round {r + 1}/{rounds}: {job.backend} {job.precision}", file=sys.stderr, flush=True)
+            else:
+                bar.set_postfix_str(f"round {r + 1}: {job.backend} {job.precision}")
+            per_round[r] += run_isolated(job, cfg, jpegs) if isolate else run_job(job, cfg, jpegs)
     finally:
         if tmp is not None:
             tmp.cleanup()
-    rows = merge_rounds(per_round)
+    rows = merge_rounds(per_round) + skipped
     add_ratios(rows)
     return {"bundle": str(b.path), "model": b.manifest.get("model"), "input": f"{b.height}x{b.width}",
             "machine": machine_info(), "threads": threads or "library default", "isolated": isolate,
             "rounds": rounds,
             "rows": [r.to_dict() for r in rows]}
+
+
+def bf16_missing() -> str | None:
+    """Why PyTorch's bf16 autocast cannot be timed fairly on this CPU, or None when it can: without
+    bf16 instructions (AVX512-BF16, AMX-BF16, ARM BF16) every bf16 op is emulated, slower than fp32,
+    and the row would measure the emulation for many minutes."""
+    from edgeiqa.runtime.cpu_class import detect
+
+    cpu = detect()
+    if cpu.flags & {"avx512_bf16", "amx_bf16", "bf16"}:
+        return None
+    return f"this CPU ({cpu.model}) has no bf16 instructions (avx512_bf16, amx_bf16): autocast would emulate them"
+
+
+def announce(jobs: list[Any], cfg: BenchConfig, rounds: int, skipped: list[BenchRow]) -> None:
+    """The plan before the first row: what runs, how many rows, and the most it can take."""
+    rows = cfg.planned_rows(len(jobs)) * rounds
+    # each row: warm-up + timing up to its budget; plus a process start and model load per job
+    most_s = rows * (cfg.row_budget_s + 5) + len(jobs) * rounds * 15
+    names = ", ".join(f"{j.backend} {j.precision}" for j in jobs)
+    print(f"bench plan: {len(jobs)} backends ({names}) x batch {','.join(map(str, cfg.batches))} x "
+          f"{'model + end-to-end' if cfg.end_to_end else 'model only'} x {rounds} round(s) = {rows} rows; "
+          f"each row stops at {cfg.row_budget_s:.0f} s, so at most about {most_s / 60:.0f} min",
+          file=sys.stderr, flush=True)
+    for row in skipped[:1]:
+        print(f"bench: {row.backend} {row.precision} {row.error}", file=sys.stderr, flush=True)
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -115,7 +158,7 @@ def main_bench(argv: list[str]) -> int:
                                 "precision and batch; model-only and end-to-end (JPEG decode + resize included).")
     p.add_argument("--bundle", required=True)
     p.add_argument("--backend", default="onnxruntime", help="comma list: onnxruntime,tensorrt")
-    p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8,int8-cpu,int8-dynamic")
+    p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8,int8-cpu,int8-cpu-avx2,int8-dynamic")
     p.add_argument("--batch", type=positive_ints, default=(1, 8, 32), help="comma list, e.g. 1,8,32")
     p.add_argument("--images", default=None, help="JPEG folder for end-to-end rows (default: generated 1024x768)")
     p.add_argument("--e2e-images", type=int, default=64)
@@ -125,6 +168,9 @@ def main_bench(argv: list[str]) -> int:
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--row-budget", type=float, default=30.0, metavar="SECONDS",
+                   help="each row stops timing after this many seconds (at least 2 calls): a slow backend or "
+                        "baseline ends in the time the plan announces")
     p.add_argument("--rounds", type=int, default=1,
                    help="run the backends in turn this many times; each row is the median over rounds "
                         "(use 3+ on a shared machine, whose speed drifts over minutes)")
@@ -136,7 +182,7 @@ def main_bench(argv: list[str]) -> int:
     p.add_argument("--plot", default=None, help="write a PNG plot here")
     args = p.parse_args(argv)
     cfg = BenchConfig(args.batch, args.warmup, args.iters, args.min_seconds,
-                      not args.no_end_to_end, args.e2e_images, args.images)
+                      not args.no_end_to_end, args.e2e_images, args.images, args.row_budget)
     try:
         result = run_bench(args.bundle, _list(args.backend), _list(args.precision), cfg, args.threads, args.baseline,
                            args.checkpoint, args.device, isolate=not args.in_process, rounds=args.rounds)

@@ -72,7 +72,8 @@ def main_score(argv: list[str]) -> int:
     p.add_argument("--bundle", required=True)
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--precision", default=None,
-                   help="fp32, fp16, int8, int8-cpu, int8-dynamic (default: the most exact the bundle ships)")
+                   help="fp32, fp16, int8, int8-cpu, int8-cpu-avx2, int8-dynamic (default: the fastest graph "
+                        "exact on this CPU, runtime/cpu_class.py)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=None, help="decode threads")

@@ -124,5 +124,31 @@ def test_bench_cli_rounds_interleave_backends_and_reject_zero(bundle, tmp_path):
         assert len(r["details"]["round_throughputs"]) == 2 and r["iterations"] >= 4
         assert r["throughput"] == pytest.approx(float(np.median(r["details"]["round_throughputs"])))
     assert "median of 2 interleaved rounds" in out.stdout
+    assert "bench plan: 2 backends (onnxruntime fp32, onnxruntime int8)" in out.stderr and "= 4 rows" in out.stderr
     bad = subprocess.run(base + ["--rounds", "0"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "rounds must be >= 1" in bad.stderr
+
+
+def test_a_row_stops_at_its_budget():
+    """A backend far slower than expected (bf16 emulated, a 12 MP eager row) ends its row after
+    the budget instead of running the asked iterations."""
+    import time
+
+    from edgeiqa.runtime.bench import time_calls
+
+    calls = []
+    wall, _ = time_calls(lambda x: (calls.append(1), time.sleep(0.05)), [np.zeros(1)], warmup=0, iters=100,
+                         min_seconds=0, sync=lambda: None, max_seconds=0.12)
+    assert 2 <= len(wall) < 100 and len(calls) == len(wall)
+
+
+def test_bf16_baseline_is_skipped_without_bf16_instructions(monkeypatch):
+    from edgeiqa.runtime import bench_cli, cpu_class
+
+    def cpu(flags):
+        return lambda: cpu_class.CpuInfo("x86_64", "Some CPU", frozenset(flags), "x86-avx2", "test")
+
+    monkeypatch.setattr(cpu_class, "detect", cpu({"avx2", "fma"}))
+    assert "no bf16 instructions" in bench_cli.bf16_missing()
+    monkeypatch.setattr(cpu_class, "detect", cpu({"avx2", "avx512_bf16"}))
+    assert bench_cli.bf16_missing() is None
