@@ -301,3 +301,29 @@ def test_export_uses_the_checkpoints_recorded_preprocessing(trained, tmp_path):
     (ckpt / "config.json").write_text(json.dumps(cfg))
     res = export_bundle(ckpt, tmp_path / "b", ExportOptions())
     assert res.manifest["input"]["mean"] == [0.25, 0.5, 0.75]
+
+
+def test_a_one_image_example_keeps_the_batch_dynamic(tmp_path):
+    """torch.export specialises a batch of one through SigLIP's attention (the graph then refused
+    16 frames): an export whose check set holds a single image must still take any batch."""
+    import onnx
+    import torch
+    import transformers as tf
+    from edgeiqa.export.onnx_export import export_onnx, run_onnx
+    from edgeiqa.train.backbones import create_backbone
+
+    cfg = tf.SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=32, patch_size=8)
+    tf.SiglipVisionModel(cfg).save_pretrained(tmp_path / "siglip")
+    backbone = create_backbone(f"hf:{tmp_path / 'siglip'}", pretrained=True).eval()
+
+    class Scoring(torch.nn.Module):
+        def forward(self, frames):
+            return backbone(frames.permute(0, 3, 1, 2).float() / 255).mean(1)
+
+    one = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8)
+    export_onnx(Scoring(), one, tmp_path / "m.onnx")
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    assert not graph.input[0].type.tensor_type.shape.dim[0].dim_value  # symbolic, not 1
+    frames = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    assert run_onnx(tmp_path / "m.onnx", frames).shape == (16,)
