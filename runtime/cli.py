@@ -261,6 +261,17 @@ def _select_stream(scorer: Any, items: list[Any], names: list[str], args: argpar
     return EXIT_SOME_FAILED if n_bad else EXIT_OK
 
 
+def this_cpu_line(bundle: Any) -> str:
+    """The CPU's int8 class and the graph ONNX Runtime would run here without --precision."""
+    from edgeiqa.runtime import cpu_class
+    from edgeiqa.runtime.precision_choice import auto_onnx_model
+
+    cpu = cpu_class.detect()
+    picked = auto_onnx_model(bundle.find("onnx"), "cpu")
+    return (f"this CPU        {cpu.model}: {cpu.cpu_class} ({cpu_class.DESCRIPTIONS[cpu.cpu_class]}); "
+            f"ONNX Runtime runs {picked[0].file if picked else 'nothing (no ONNX graph)'} here")
+
+
 def main_info(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="edgeiqa info", description="Print a bundle's manifest and check its files.")
     p.add_argument("bundle")
@@ -283,5 +294,6 @@ def main_info(argv: list[str]) -> int:
         print(json.dumps({**bundle.manifest, "verified": problem is None, "problem": problem}, indent=2))
     else:
         print(format_manifest(bundle.manifest))
+        print(this_cpu_line(bundle))
         print(f"verified        {'all files match their sha256' if problem is None else 'NO: ' + problem}")
     return 0 if problem is None else 1

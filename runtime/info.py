@@ -45,6 +45,10 @@ def format_manifest(m: dict[str, Any]) -> str:
                 extra.append(f"{key.replace('_', ' ')} max {_fmt(e[key]['max_abs'])}")
         if e.get("srcc_test_sample") is not None:
             extra.append(f"test-split SRCC {e['srcc_test_sample']:.4f}")
+        checks = e.get("checked_on") or []
+        if checks:
+            extra.append("checked on " + ", ".join(c["class"] + ("" if c.get("exact_kernels", True) else " (saturated)")
+                                                    + (" emulated" if c.get("emulated") else "") for c in checks))
         if e["format"] == "tensorrt":
             extra.append(f"TensorRT {e['tensorrt_version']} sm{e['compute_capability']} {e.get('device_name', '')}")
         lines.append(f"  {e['file']:<40} {e['format']:<9} {e['precision']:<13} {'; '.join(extra)}")
