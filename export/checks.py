@@ -1,12 +1,8 @@
 """Export checks that can fail: each measured error has a stated tolerance.
 
-Tolerances are fractions of the bundle's MOS range (0-100 for CLIVE/KonIQ), on real check images:
-- fold: folded head vs the trained head, on the training scale: float rounding only;
-- fp32 ONNX vs PyTorch: the same arithmetic in another order;
-- fp16 vs fp32: half-precision activations;
-- int8 / int8-cpu / int8-dynamic vs fp32: quantisation. Measured on a CLIVE fold of the default
-  (EfficientNet-Lite0): max 10-13, mean 1.2 MOS points on a 0-88 range, SRCC unchanged; on the
-  demo's synthetic models mean errors of 1.5-3.3 points on 0-100.
+Tolerances (edgeiqa.runtime.tolerances, shared with `edgeiqa verify`) are fractions of the bundle's
+MOS range (0-100 for CLIVE/KonIQ), measured here on real check images against fp32 (fp32 against
+PyTorch, the folded head against the trained one);
 - and every lower precision must order the check images as fp32 does (Spearman floor): a model
   that ranks photos differently from the validated one must not ship silently.
 A graph measured on a CPU whose ONNX Runtime kernels saturate for it (int8-cpu and int8-dynamic on
@@ -20,21 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from edgeiqa.runtime.errors import EdgeIQAError
+from edgeiqa.runtime.tolerances import MIN_RANK_AGREEMENT, TOLERANCES
 
-# (max_abs, mean_abs) as fractions of the MOS range.
-TOLERANCES: dict[str, tuple[float, float]] = {
-    "fold": (1e-4, 1e-5),
-    "fp32": (2e-3, 5e-4),
-    "fp16": (2e-2, 5e-3),
-    "int8": (0.20, 0.05),
-    "int8-cpu": (0.20, 0.05),
-    "int8-cpu-avx2": (0.20, 0.05),
-    "int8-dynamic": (0.20, 0.05),
-}
-# Spearman between a lower precision's scores and fp32's on the check images: what matters is
-# that it orders photos as the validated model does.
-MIN_RANK_AGREEMENT = {"fp16": 0.995, "int8": 0.95, "int8-cpu": 0.95, "int8-cpu-avx2": 0.95,
-                      "int8-dynamic": 0.95}
+__all__ = ["MIN_RANK_AGREEMENT", "TOLERANCES", "enforce", "violations"]
 
 
 class ExportCheckError(EdgeIQAError):

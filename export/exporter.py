@@ -219,8 +219,8 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
     job = ExportJob(tmp, checkpoint, cfg, opts, graph, scale, pre, block, load_input, seed, check_inputs, check_mos,
                     reference, fold_report.to_dict(), notes)
     try:
-        for step in (write_onnx, write_reduced_precisions, check_tolerances, write_engines, write_triton,
-                     drop_unshipped, write_manifest):
+        for step in (write_onnx, write_reduced_precisions, check_tolerances, write_reference_frames, write_engines,
+                     write_triton, drop_unshipped, write_manifest):
             step(job)
         if out.exists():
             shutil.rmtree(out)
@@ -253,6 +253,7 @@ class ExportJob:
     models: list[dict[str, Any]] = field(default_factory=list)
     fp32_scores: np.ndarray | None = None
     trt_error: str | None = None
+    reference_block: dict[str, Any] | None = None  # the manifest's "reference": frames for `edgeiqa verify`
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -343,6 +344,17 @@ def not_checked_here(precision: str) -> str:
             f"with `edgeiqa verify BUNDLE PHOTOS`, and score here with int8-cpu-avx2 or fp32.")
 
 
+def write_reference_frames(job: ExportJob) -> None:
+    """The bundle's reference frames and every graph's scores on them (runtime/reference.py)."""
+    from edgeiqa.export.reference_frames import reference_frames
+    from edgeiqa.runtime.reference import write_reference
+
+    frames, names = reference_frames(job.load_input)
+    scores = {m["precision"]: run_onnx(job.folder / m["file"], job.feed(frames), static_batch=job.opts.static_batch)
+              for m in job.models if m["format"] == "onnx"}
+    job.reference_block = write_reference(job.folder, frames, names, scores, cpu_class.detect().to_dict())
+
+
 def check_tolerances(job: ExportJob) -> None:
     if job.opts.check:
         enforce(job.models, job.fold, job.scale.hi - job.scale.lo)
@@ -398,6 +410,7 @@ def write_manifest(job: ExportJob) -> None:
         "trained_on": opts.model_card or {},
         "fold": job.fold,
         "models": job.models,
+        **({"reference": job.reference_block} if job.reference_block else {}),
         "files": files,
         "tools": _tool_versions(),
         "notes": job.notes,

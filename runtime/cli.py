@@ -297,3 +297,35 @@ def main_info(argv: list[str]) -> int:
         print(this_cpu_line(bundle))
         print(f"verified        {'all files match their sha256' if problem is None else 'NO: ' + problem}")
     return 0 if problem is None else 1
+
+
+def main_verify(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="edgeiqa verify", description="Score the bundle's reference frames with each "
+                                "graph on this machine and compare with the fp32 scores recorded at export. "
+                                "Exit 0: all within tolerance; 1: one past it; 2: nothing could run.")
+    p.add_argument("bundle")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
+    p.add_argument("--precision", default=None, help="comma list (default: every graph the bundle ships)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--record", action="store_true", help="append this CPU's results to each graph's `checked_on` "
+                   "in the manifest")
+    p.add_argument("--emulated", default=None, metavar="NAME", help="with --record: the emulator this ran under")
+    args = p.parse_args(argv)
+    from edgeiqa.runtime import verify
+
+    precisions = [x.strip() for x in args.precision.split(",") if x.strip()] if args.precision else None
+    try:
+        rows, cpu = verify.verify_bundle(args.bundle, args.backend, precisions, args.device, args.threads)
+    except EdgeIQAError as err:
+        print(f"edgeiqa verify: {err}", file=sys.stderr)
+        return 2
+    from edgeiqa.runtime.bundle import load_bundle
+    from edgeiqa.runtime.reference import load_reference
+
+    count = len(load_reference(load_bundle(args.bundle, verify=False)).names)
+    print(verify.rows_json(rows, cpu) if args.json else verify.format_rows(rows, cpu, count))
+    if args.record:
+        verify.record(args.bundle, rows, cpu, count, args.emulated)
+    return verify.exit_code(rows)
