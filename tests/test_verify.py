@@ -74,8 +74,9 @@ def test_verify_records_the_cpu_in_the_manifest(bundle, tmp_path):
 
 
 def test_a_bundle_without_reference_frames_gets_them_added(bundle, tmp_path, capsys):
-    from edgeiqa.cli import main
     from edgeiqa.export.reference_frames import add_reference
+
+    from edgeiqa.cli import main
 
     b = tmp_path / "old"
     shutil.copytree(bundle, b)
