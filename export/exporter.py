@@ -391,8 +391,9 @@ def drop_unshipped(job: ExportJob) -> None:
 
 def write_manifest(job: ExportJob) -> None:
     """Last: the sha256 of every file written before it, and everything the runtime needs to know."""
+    from edgeiqa.runtime.c_header import HEADER_FILE, c_header
+
     opts, cfg = job.opts, job.cfg
-    files = {f.name: sha256_file(f) for f in sorted(job.folder.iterdir()) if f.is_file() and f.name != MANIFEST}
     job.manifest = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -411,10 +412,13 @@ def write_manifest(job: ExportJob) -> None:
         "fold": job.fold,
         "models": job.models,
         **({"reference": job.reference_block} if job.reference_block else {}),
-        "files": files,
+        "files": {},
         "tools": _tool_versions(),
         "notes": job.notes,
     }
+    (job.folder / HEADER_FILE).write_text(c_header(job.manifest))  # firmware's copy of the contract
+    job.manifest["files"] = {f.name: sha256_file(f) for f in sorted(job.folder.iterdir())
+                             if f.is_file() and f.name != MANIFEST}
     (job.folder / MANIFEST).write_text(json.dumps(job.manifest, indent=2) + "\n")
 
 

@@ -276,6 +276,8 @@ def main_info(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="edgeiqa info", description="Print a bundle's manifest and check its files.")
     p.add_argument("bundle")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--c-header", default=None, metavar="FILE", help="write the bundle's edgeiqa_bundle.h here (C "
+                   "constants for firmware; bundles exported with this edgeiqa carry it already)")
     args = p.parse_args(argv)
     from edgeiqa.runtime.bundle import load_bundle, verify_files
     from edgeiqa.runtime.info import format_manifest
@@ -285,6 +287,10 @@ def main_info(argv: list[str]) -> int:
     except EdgeIQAError as err:
         print(f"edgeiqa info: {err}", file=sys.stderr)
         return 1
+    if args.c_header:
+        from edgeiqa.runtime.c_header import c_header
+
+        Path(args.c_header).write_text(c_header(bundle.manifest))
     problem = None
     try:
         verify_files(bundle)
