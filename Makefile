@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint clean c-example
 
 $(BIN)/edgeiqa: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The C reference consumer against the default bundle (examples/c; skips without cc or npm).
+c-example: install
+	$(MAKE) -C examples/c BUNDLE=$(CURDIR)/engines/edgeiqa-default PYTHON=$(CURDIR)/$(BIN)/python \
+	    OUT=$(CURDIR)/examples/c/build/edgeiqa_score
 
 lint: install
 	$(BIN)/ruff check edgeiqa runtime train export tests benchmarks
