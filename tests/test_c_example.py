@@ -119,5 +119,5 @@ def test_the_readme_quotes_the_program():
     block = readme.split("The calls, as the program makes them")[1].split("```c\n")[1].split("```")[0]
     source = " ".join((ROOT / "examples" / "c" / "edgeiqa_score.c").read_text().split())
     for line in block.strip().splitlines():
-        start = " ".join(line.split("/*")[0].split(",")[0].split())  # up to the first argument
+        start = " ".join(line.split("/*")[0].split(",")[0].split()).rstrip(";")  # up to the first argument
         assert start in source, start
