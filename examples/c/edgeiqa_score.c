@@ -1,29 +1,40 @@
 /*
  * edgeiqa_score: the C reference consumer of an edgeiqa bundle, through the ONNX Runtime C API.
  *
- *   edgeiqa_score [-t THREADS] [-p PRECISION] BUNDLE_DIR FRAMES_FILE...
+ *   edgeiqa_score [-t THREADS] [-p PRECISION] [-b BATCH] [-v] BUNDLE_DIR FRAMES_FILE...
  *
  * Each FRAMES_FILE holds one or more frames, raw uint8 in the bundle's input layout
  * (edgeiqa_bundle.h: RGB [H, W, 3], or the camera's NV12 / I420 planes [H*3/2, W]), back to back.
- * Prints one line per frame: "FILE[i]<TAB>score" (then the attributes, when the bundle has them).
+ * Prints one line per frame: "FILE[i]<TAB>score" (then the attributes, when the bundle has them);
+ * -v adds "run<TAB>FRAMES<TAB>MS" per Run call on stderr (the latency benchmarks/c_consumer.py reads).
  * Exit codes: 0 scored, 1 usage, 2 bad input (missing file, wrong size, wrong bundle), 3 ONNX
  * Runtime error. Everything it allocates is released on every path (checked under valgrind).
  *
  * The bundle's contract comes from edgeiqa_bundle.h (written by `edgeiqa export` beside the
  * manifest): nothing about tensors or sizes is hard-coded here.
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "edgeiqa_bundle.h"
 #include "onnxruntime_c_api.h"
 
-#define MAX_BATCH 8
+#define MAX_BATCH 64
 
 static const OrtApi *ort;
+static long batch_size = 8;
+static int verbose = 0;
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
 
 /* One place turns an OrtStatus into a message: returns 0 when ok. */
 static int check(OrtStatus *status, const char *call) {
@@ -167,7 +178,7 @@ static void print_frame(const char *file, long index, float score, const float *
     printf("\n");
 }
 
-/* Every frame of one file, MAX_BATCH (or the bundle's static batch) at a time. */
+/* Every frame of one file, batch_size (or the bundle's static batch) at a time. */
 static int score_file(Model *m, const char *name) {
     FILE *fh = fopen(name, "rb");
     if (fh == NULL) {
@@ -187,7 +198,7 @@ static int score_file(Model *m, const char *name) {
         return 2;
     }
     const long frames = size / EDGEIQA_ITEM_BYTES;
-    const long batch = EDGEIQA_BATCH_STATIC > 0 ? EDGEIQA_BATCH_STATIC : MAX_BATCH;
+    const long batch = EDGEIQA_BATCH_STATIC > 0 ? EDGEIQA_BATCH_STATIC : batch_size;
     uint8_t *pixels = calloc((size_t)batch, EDGEIQA_ITEM_BYTES);
     float *scores = calloc((size_t)batch, sizeof(float));
     float *attributes = calloc((size_t)batch * (EDGEIQA_N_ATTRIBUTES + 1), sizeof(float));
@@ -203,7 +214,9 @@ static int score_file(Model *m, const char *name) {
             break;
         }
         /* A static-batch graph takes exactly its batch: the tail is padded (zeros) and dropped. */
+        double t0 = now_ms();
         rc = model_run(m, pixels, EDGEIQA_BATCH_STATIC > 0 ? batch : n, scores, attributes);
+        if (verbose && rc == 0) fprintf(stderr, "run\t%ld\t%.3f\n", n, now_ms() - t0);
         for (long i = 0; rc == 0 && i < n; i++)
             print_frame(name, start + i, scores[i], attributes + i * EDGEIQA_N_ATTRIBUTES);
     }
@@ -215,7 +228,7 @@ static int score_file(Model *m, const char *name) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: edgeiqa_score [-t THREADS] [-p PRECISION] BUNDLE_DIR FRAMES_FILE...\n"
+    fprintf(stderr, "usage: edgeiqa_score [-t THREADS] [-p PRECISION] [-b BATCH] [-v] BUNDLE_DIR FRAMES_FILE...\n"
                     "  frames: raw uint8 %s %s, %d bytes each, back to back\n",
             EDGEIQA_PIXEL_FORMAT, EDGEIQA_INPUT_LAYOUT, EDGEIQA_ITEM_BYTES);
     return 1;
@@ -226,12 +239,18 @@ int main(int argc, char **argv) {
     const char *precision = NULL; /* NULL: the first graph edgeiqa_bundle.h lists */
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i += 2) {
+        if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
+            i--;
+            continue;
+        }
         if (i + 1 >= argc) return usage();
         if (strcmp(argv[i], "-t") == 0) threads = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "-p") == 0) precision = argv[i + 1];
+        else if (strcmp(argv[i], "-b") == 0) batch_size = atol(argv[i + 1]);
         else return usage();
     }
-    if (argc - i < 2 || threads < 0) return usage();
+    if (argc - i < 2 || threads < 0 || batch_size < 1 || batch_size > MAX_BATCH) return usage();
     const OrtApiBase *base = OrtGetApiBase();
     ort = base->GetApi(ORT_API_VERSION);
     if (ort == NULL) {
