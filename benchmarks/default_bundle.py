@@ -82,6 +82,9 @@ def main() -> None:
     p.add_argument("--out", default="engines/edgeiqa-default")
     p.add_argument("--backbone", default=RECIPE["backbone"], help="the same recipe on a sibling (lite1, lite2)")
     p.add_argument("--cv-only", action="store_true", help="measure the recipe (steps 1-2) without making a bundle")
+    p.add_argument("--reuse", action="store_true",
+                   help="reuse the fold and final checkpoints an earlier run left in --work (training is seeded and "
+                        "deterministic on the CPU): re-export and re-measure the precisions only")
     args = p.parse_args()
 
     from edgeiqa.export.exporter import ExportOptions, export_bundle
@@ -93,7 +96,16 @@ def main() -> None:
     t0 = time.perf_counter()
     recipe = {**RECIPE, "backbone": args.backbone}
     base = TrainConfig(dataset="csv", data_root=str(root), csv=args.csv, out=str(work / "unused"), **recipe)
-    runs = run_protocol(base, {"csv": str(root)}, [base.head], [base.seed], work / "cv", folds=args.folds)
+    protocol_json = work / "cv" / "protocol.json"
+    if args.reuse and protocol_json.is_file():
+        from edgeiqa.train.protocol import ProtocolRun
+
+        fields = set(ProtocolRun.__dataclass_fields__)
+        runs = [ProtocolRun(**{k: v for k, v in r.items() if k in fields})
+                for r in json.loads(protocol_json.read_text())["runs"]]
+        print(f"reusing the {len(runs)} fold checkpoints in {work / 'cv'}", flush=True)
+    else:
+        runs = run_protocol(base, {"csv": str(root)}, [base.head], [base.seed], work / "cv", folds=args.folds)
     per_fold = []
     for r in runs:
         ckpt = work / "cv" / "runs" / f"csv_{base.head}_s{base.seed}_fold{r.fold}"
@@ -117,8 +129,12 @@ def main() -> None:
     split_file.parent.mkdir(parents=True, exist_ok=True)
     split_file.write_text(json.dumps({"dataset": ds.name, "seed": base.seed,
                                       "train": [s.name or str(s.path) for s in ds.samples], "val": [], "test": []}))
-    final = train(dataclasses.replace(base, epochs=epochs, split_file=str(split_file), out=str(work / "final"),
-                                      resume=False))
+    final_dir = work / "final"
+    if args.reuse and (final_dir / "model.safetensors").is_file():
+        print(f"reusing the final checkpoint {final_dir}", flush=True)
+    else:
+        final_dir = train(dataclasses.replace(base, epochs=epochs, split_file=str(split_file), out=str(final_dir),
+                                              resume=False)).out
     licence = (root / args.licence_file)
     card = {"dataset": args.dataset_name, "images": len(ds.samples),
             "licence_notice": licence.read_text(errors="replace") if licence.is_file() else "see the dataset",
@@ -128,7 +144,7 @@ def main() -> None:
                                  "checkpoint per fold chosen on an inner 10% validation split",
                                  "by_precision": cv, "shipped": list(ship), "tolerance_srcc": TOLERANCE},
             "note": "numbers are cross-validated on these photos; no number here was chosen on a test fold"}
-    export_bundle(final.out, Path(args.out), ExportOptions(precisions=PRECISIONS, ship=ship, force=True,
+    export_bundle(final_dir, Path(args.out), ExportOptions(precisions=PRECISIONS, ship=ship, force=True,
                                                            model_card=card))
     (work / "default_bundle.json").write_text(json.dumps({"per_fold": per_fold, **card,
                                                           "licence_notice": "(in the manifest)"}, indent=1))

@@ -13,8 +13,9 @@
   QLinearAdd chains: its fast x86 int8 path; never handed to TensorRT. The input normalisation
   is folded into the first Conv first (fold_normalize.py), so that Conv reads the pixels exactly.
   Exact where ONNX Runtime's U8S8 kernels do not saturate: x86 with VNNI or AMX, and ARM64.
-- int8-cpu-avx2: int8-cpu built with reduce_range (7-bit weights), so VPMADDUBSW's int16 pair sums
-  cannot saturate on x86 without VNNI (runtime/cpu_class.py): exact on every CPU, at the same speed.
+- int8-cpu-avx2: int8-cpu with the stem Conv (the one that reads the raw pixels) kept in float, for
+  x86 without VNNI, whose U8S8 kernels add pairs of u8 x s8 products in a saturating int16
+  (runtime/cpu_class.py): raw pixels are where that saturates (benchmarks/results/cpu_classes.md).
 - int8-dynamic: ONNX Runtime dynamic quantisation (int8 weights, activations quantised on the
   fly); CPU only, usually the fastest int8 on CPUs, not consumable by TensorRT.
 """
@@ -31,6 +32,7 @@ from edgeiqa.runtime.bundle import INPUT_NAME
 FP16_BLOCK_LIST = ["LayerNormalization", "Softmax", "ReduceMean", "ReduceSum", "ReduceMax", "Pow", "Sqrt",
                    "Resize", "Range", "Erf"]
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
+AVX2_REDUCE_RANGE = False  # int8-cpu-avx2: 7-bit weights everywhere too (measured: twice int8-cpu's error)
 CPU_QUANTIZED_OPS = QUANTIZED_OPS + ["Clip", "Add"]  # the whole conv trunk stays in uint8 between convs
 
 
@@ -67,6 +69,32 @@ def head_nodes(path: Path) -> list[str]:
     return [n.name for n in graph.node if any(i.startswith("head.") for i in n.input)]
 
 
+def pixel_convs(path: Path) -> list[str]:
+    """The Conv(s) that read the graph's pixels (through Cast, Pad, or the normalisation): in the
+    int8-cpu-avx2 flavour they stay float. Raw pixels are the largest, most uniform uint8 values
+    a graph sees (a bright sky is 255 everywhere), where VPMADDUBSW's int16 pair sums saturate
+    first; the stem is a few percent of the model's arithmetic (runtime/cpu_class.py)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    graph = model.graph
+    frontier, seen, found = [graph.input[0].name], set(), []
+    while frontier:
+        name = frontier.pop()
+        for i, node in enumerate(graph.node):
+            if name in node.input and i not in seen:
+                seen.add(i)
+                if node.op_type == "Conv":
+                    found.append(node)
+                else:
+                    frontier.extend(node.output)
+    if any(not n.name for n in found):  # nodes_to_exclude goes by name: name the unnamed
+        for k, node in enumerate(n for n in found if not n.name):
+            node.name = f"edgeiqa_pixel_conv_{k}"
+        onnx.save(model, str(path))
+    return [n.name for n in found]
+
+
 def bias_adds(path: Path) -> list[str]:
     """Add nodes with a constant input (a MatMul's bias in a transformer): quantised as an
     activation, the bias would become a uint8 tensor; they stay float, only residual Adds join."""
@@ -85,7 +113,7 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
     """Static QDQ int8. flavour "tensorrt": symmetric int8 activations and weights (zero points 0),
     per-channel weights, float biases, folded head in float: what TensorRT's explicit quantisation
     parses. flavour "cpu": uint8 activations, int8 weights (U8S8), ONNX Runtime's fast x86 path.
-    flavour "cpu-avx2": "cpu" with 7-bit weights (reduce_range), exact without VNNI too."""
+    flavour "cpu-avx2": "cpu" with the pixel-reading stem Conv in float (pixel_convs)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -122,8 +150,9 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
         quantize_static(str(prepared), str(dst), FrameReader(calib_frames), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=ops,
-                        reduce_range=flavour == "cpu-avx2",
-                        nodes_to_exclude=head_nodes(prepared) + ([] if symmetric else bias_adds(prepared)),
+                        reduce_range=AVX2_REDUCE_RANGE and flavour == "cpu-avx2",
+                        nodes_to_exclude=head_nodes(prepared) + ([] if symmetric else bias_adds(prepared))
+                        + (pixel_convs(prepared) if flavour == "cpu-avx2" else []),
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options=extra)
         if folded.folded:
