@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from results_io import emit
 
 PYTHON_SIDE = """
 import json, sys, time
@@ -105,12 +106,7 @@ def main() -> None:
         lo, hi = min(r["rounds_ms_per_frame"]), max(r["rounds_ms_per_frame"])
         lines.append(f"| {r['side']} | {r['batch']} | {r['ms_per_frame']:.1f} | {lo:.1f}-{hi:.1f} | "
                      f"{r['peak_rss_mb']:.0f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    if args.md:
-        Path(args.md).write_text(table + "\n")
+    emit("\n".join(lines), result, args.json, args.md)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_io import emit
 
 
 def decode(args: argparse.Namespace) -> None:
@@ -123,12 +124,7 @@ def report(args: argparse.Namespace) -> None:
         where = f"{r['cpu']}" + (f" (emulated: {r['emulated']})" if r["emulated"] else "")
         lines.append(f"| {r['class']} | {where} | {r['precision']} | {r['n']} | {r['mean_abs_vs_fp32']:.2f} / "
                      f"{r['max_abs_vs_fp32']:.2f} | {r['srcc']:.4f} | {r['srcc_fp32_same_photos']:.4f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    if args.md:
-        Path(args.md).write_text(table + "\n")
+    emit("\n".join(lines), result, args.json, args.md)
 
 
 def main() -> None:
