@@ -146,6 +146,9 @@ def main() -> None:
             "note": "numbers are cross-validated on these photos; no number here was chosen on a test fold"}
     export_bundle(final_dir, Path(args.out), ExportOptions(precisions=PRECISIONS, ship=ship, force=True,
                                                            model_card=card))
+    # The folder is also the package edgeiqa.default_model of the wheel (runtime/default_model.py).
+    (Path(args.out) / "__init__.py").write_text('"""The default model as package data: see runtime/default_model.py '
+                                                '(this file is not part of the bundle)."""\n')
     (work / "default_bundle.json").write_text(json.dumps({"per_fold": per_fold, **card,
                                                           "licence_notice": "(in the manifest)"}, indent=1))
     print(json.dumps({k: {m: round(v[m], 4) for m in ("srcc_median", "srcc_mean", "srcc_std", "plcc_median")}

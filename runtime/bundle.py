@@ -112,8 +112,11 @@ def item_shape(block: dict[str, Any]) -> tuple[int, ...]:
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
-    """Read and check a bundle: schema, required fields and (by default) every file's sha256."""
-    path = Path(path)
+    """Read and check a bundle: schema, required fields and (by default) every file's sha256.
+    "default" is the model installed with the package (runtime/default_model.py)."""
+    from edgeiqa.runtime.default_model import resolve
+
+    path = resolve(path)
     manifest_path = path / MANIFEST
     if not path.is_dir() or not manifest_path.is_file():
         raise BundleError(f"{path} is not an edgeiqa bundle (no {MANIFEST}); create one with `edgeiqa export "

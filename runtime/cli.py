@@ -69,7 +69,7 @@ def main_score(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="edgeiqa score", description="Score images with a bundle. Exit code 0: every "
                                 "image scored; 2: some could not be read (the rest scored); 1: nothing could run.")
     p.add_argument("paths", nargs="+", help="image files or folders (walked recursively)")
-    p.add_argument("--bundle", required=True)
+    p.add_argument("--bundle", default="default", help="bundle folder (default: the model installed with edgeiqa)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--precision", default=None,
                    help="fp32, fp16, int8, int8-cpu, int8-cpu-avx2, int8-dynamic (default: the fastest graph "

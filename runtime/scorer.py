@@ -71,10 +71,10 @@ class Scorer:
         self._std = np.asarray(inp["std"], np.float32).reshape(1, 3, 1, 1)
 
     @classmethod
-    def load(cls, bundle: str | Path, backend: BackendName = "auto", device: str = "auto",
+    def load(cls, bundle: str | Path = "default", backend: BackendName = "auto", device: str = "auto",
              precision: str | None = None, threads: int = 0, cuda_graph: bool = False, verify: bool = True
              ) -> Scorer:
-        """Open a bundle on the best (or the named) backend.
+        """Open a bundle (default: the model installed with the package) on the best (or the named) backend.
 
         backend="auto" picks TensorRT only when the library, a GPU and an engine built for this
         GPU and TensorRT version are all present; otherwise ONNX Runtime.

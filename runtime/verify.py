@@ -117,7 +117,7 @@ def format_rows(rows: list[VerifyRow], cpu: dict[str, Any], count: int) -> str:
 def record(path: str | Path, rows: list[VerifyRow], cpu: dict[str, Any], count: int,
            emulated: str | None = None) -> None:
     """Append this run to each graph's `checked_on` list in the manifest (not a hashed file)."""
-    manifest_path = Path(path) / MANIFEST
+    manifest_path = load_bundle(path, verify=False).path / MANIFEST
     m = json.loads(manifest_path.read_text())
     by_file = {e["file"]: e for e in m["models"]}
     for r in rows:
