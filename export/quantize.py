@@ -13,9 +13,15 @@
   QLinearAdd chains: its fast x86 int8 path; never handed to TensorRT. The input normalisation
   is folded into the first Conv first (fold_normalize.py), so that Conv reads the pixels exactly.
   Exact where ONNX Runtime's U8S8 kernels do not saturate: x86 with VNNI or AMX, and ARM64.
-- int8-cpu-avx2: int8-cpu with the stem Conv (the one that reads the raw pixels) kept in float, for
-  x86 without VNNI, whose U8S8 kernels add pairs of u8 x s8 products in a saturating int16
-  (runtime/cpu_class.py): raw pixels are where that saturates (benchmarks/results/cpu_classes.md).
+- int8-cpu-avx2: for x86 without VNNI, whose U8S8 kernels add pairs of u8 x s8 products in a
+  saturating int16 (runtime/cpu_class.py). 7-bit weights (reduce_range: |w| <= 64, so
+  2 x 255 x 64 = 32640 fits) in every quantised Conv, and the stem Conv, which reads the raw
+  pixels, in float: 7-bit weights there, after the normalisation is folded in, cost the most
+  accuracy. Exact on every CPU by construction (depthwise Convs widen to int16 before they
+  multiply, so only the GEMM-path Convs needed it); measured on an emulated Zen 3 in
+  benchmarks/results/cpu_classes.md. Neither half alone is enough: 8-bit weights with only the
+  stem in float still drifted 2.3 MOS points (mean) on the emulated Zen 3, and 7-bit weights in
+  the stem too doubled int8-cpu's error (mean 2.1 vs 1.0 MOS on a CLIVE fold).
 - int8-dynamic: ONNX Runtime dynamic quantisation (int8 weights, activations quantised on the
   fly); CPU only, usually the fastest int8 on CPUs, not consumable by TensorRT.
 """
@@ -32,7 +38,7 @@ from edgeiqa.runtime.bundle import INPUT_NAME
 FP16_BLOCK_LIST = ["LayerNormalization", "Softmax", "ReduceMean", "ReduceSum", "ReduceMax", "Pow", "Sqrt",
                    "Resize", "Range", "Erf"]
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
-AVX2_REDUCE_RANGE = False  # int8-cpu-avx2: 7-bit weights everywhere too (measured: twice int8-cpu's error)
+AVX2_REDUCE_RANGE = True  # int8-cpu-avx2: 7-bit weights in every quantised Conv (the stem stays float)
 CPU_QUANTIZED_OPS = QUANTIZED_OPS + ["Clip", "Add"]  # the whole conv trunk stays in uint8 between convs
 
 
@@ -71,9 +77,9 @@ def head_nodes(path: Path) -> list[str]:
 
 def pixel_convs(path: Path) -> list[str]:
     """The Conv(s) that read the graph's pixels (through Cast, Pad, or the normalisation): in the
-    int8-cpu-avx2 flavour they stay float. Raw pixels are the largest, most uniform uint8 values
-    a graph sees (a bright sky is 255 everywhere), where VPMADDUBSW's int16 pair sums saturate
-    first; the stem is a few percent of the model's arithmetic (runtime/cpu_class.py)."""
+    int8-cpu-avx2 flavour they stay float, since 7-bit weights there cost the most accuracy (the
+    folded normalisation makes the stem's weights large); the stem is a few percent of the
+    model's arithmetic."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
@@ -113,7 +119,7 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
     """Static QDQ int8. flavour "tensorrt": symmetric int8 activations and weights (zero points 0),
     per-channel weights, float biases, folded head in float: what TensorRT's explicit quantisation
     parses. flavour "cpu": uint8 activations, int8 weights (U8S8), ONNX Runtime's fast x86 path.
-    flavour "cpu-avx2": "cpu" with the pixel-reading stem Conv in float (pixel_convs)."""
+    flavour "cpu-avx2": "cpu" with 7-bit weights and the pixel-reading stem Conv in float (pixel_convs)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
