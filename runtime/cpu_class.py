@@ -9,8 +9,8 @@ see ONNX Runtime's quantization docs, "reduce_range" and "U8S8 saturation"). Wit
 before it adds: no saturation there. So:
 
 - `int8-cpu` (U8S8, 8-bit weights) is exact on `x86-vnni`, `x86-amx` and `arm64`;
-- `int8-cpu-avx2` (U8S8 with reduce_range: 7-bit weights, |w| <= 64, so 2 x 255 x 64 = 32640
-  fits) is exact everywhere, at a little weight precision;
+- `int8-cpu-avx2` (U8S8 with 7-bit weights, |w| <= 64, so 2 x 255 x 64 = 32640 fits, and the
+  pixel-reading stem in float) is exact everywhere, at some weight precision;
 - `int8` (S8S8, for TensorRT) is exact everywhere, slow on x86 without VNNI;
 - `int8-dynamic` quantises on the fly with the same U8S8 kernels: exact only where int8-cpu is.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,7 +55,7 @@ _SHARED_FLAGS = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512BW": "avx512bw", "
 class CpuInfo:
     arch: str
     model: str
-    flags: frozenset[str]  # /proc/cpuinfo spelling: avx2, avx512_vnni, avx_vnni, amx_int8
+    flags: frozenset[str] = field(repr=False)  # /proc/cpuinfo spelling: avx2, avx512_vnni, avx_vnni, amx_int8
     cpu_class: str
     source: str  # how the class was found
 
