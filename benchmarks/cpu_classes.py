@@ -125,6 +125,35 @@ def report(args: argparse.Namespace) -> None:
         lines.append(f"| {r['class']} | {where} | {r['precision']} | {r['n']} | {r['mean_abs_vs_fp32']:.2f} / "
                      f"{r['max_abs_vs_fp32']:.2f} | {r['srcc']:.4f} | {r['srcc_fp32_same_photos']:.4f} |")
     emit("\n".join(lines), result, args.json, args.md)
+    if args.mark:
+        mark_auto_pick(Path(args.mark), rows)
+
+
+# The bound a graph must keep against fp32 on every photo and every CPU class measured to be picked
+# without being asked for (issue 18): mean and max |score - fp32| in MOS points, SRCC drop.
+AUTO_PICK_MEAN, AUTO_PICK_MAX, AUTO_PICK_SRCC = 1.5, 8.0, 0.01
+
+
+def mark_auto_pick(bundle: Path, rows: list[dict]) -> None:
+    """Write `auto_pick` (and the reason) into each measured graph's manifest entry; the runtime
+    then picks a graph outside the bound only when named (runtime/precision_choice.py)."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for entry in manifest["models"]:
+        mine = [r for r in rows if r["precision"] == entry["precision"]]
+        if not mine or entry["precision"] == "fp32":
+            continue
+        worst = max(mine, key=lambda r: (r["max_abs_vs_fp32"], r["mean_abs_vs_fp32"]))
+        bad = [f"{what} {value:.2f} > {limit}" for what, value, limit in (
+            ("mean", max(r["mean_abs_vs_fp32"] for r in mine), AUTO_PICK_MEAN),
+            ("max", max(r["max_abs_vs_fp32"] for r in mine), AUTO_PICK_MAX),
+            ("SRCC drop", max(r["srcc_fp32_same_photos"] - r["srcc"] for r in mine), AUTO_PICK_SRCC))
+            if value > limit]
+        entry["auto_pick"] = not bad
+        classes = ", ".join(sorted({r["class"] for r in mine}))
+        bound = f"bound: mean {AUTO_PICK_MEAN}, max {AUTO_PICK_MAX} MOS, SRCC -{AUTO_PICK_SRCC}"
+        entry["auto_pick_note"] = (f"vs fp32 on {worst['n']} rated photos ({classes}): "
+                                   + ("; ".join(bad) if bad else "within the bound") + f" ({bound})")
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def main() -> None:
@@ -150,6 +179,8 @@ def main() -> None:
     r.add_argument("results", nargs="+")
     r.add_argument("--json", default=None)
     r.add_argument("--md", default=None)
+    r.add_argument("--mark", default=None, metavar="BUNDLE", help="record in BUNDLE's manifest which graphs keep "
+                   "the auto-pick bound (mean 1.5, max 8 MOS, SRCC -0.01 vs fp32) on every class measured")
     args = p.parse_args()
     {"decode": decode, "score": score, "report": report}[args.cmd](args)
 

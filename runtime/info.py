@@ -45,6 +45,8 @@ def format_manifest(m: dict[str, Any]) -> str:
                 extra.append(f"{key.replace('_', ' ')} max {_fmt(e[key]['max_abs'])}")
         if e.get("srcc_test_sample") is not None:
             extra.append(f"test-split SRCC {e['srcc_test_sample']:.4f}")
+        if e.get("auto_pick") is False:
+            extra.append("never auto-picked: " + e.get("auto_pick_note", "outside the accuracy bound"))
         checks = e.get("checked_on") or []
         if checks:
             extra.append("checked on " + ", ".join(c["class"] + ("" if c.get("exact_kernels", True) else " (saturated)")

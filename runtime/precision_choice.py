@@ -4,6 +4,8 @@ On the CPU provider: the fastest graph whose kernels are exact on this CPU's cla
 (runtime/cpu_class.py) - int8-cpu where U8S8 cannot saturate (VNNI, AMX, ARM64), int8-cpu-avx2
 or fp32 where it can, never int8-cpu or int8-dynamic there. On a GPU provider (onnxruntime-gpu:
 TensorRT or CUDA execution provider): a float or the TensorRT-legal int8 graph, never a U8S8 one.
+A graph the bundle marks `"auto_pick": false` (its release measurement found it outside the
+accuracy bound, see benchmarks/cpu_classes.py --mark) runs only when asked for by name.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def auto_onnx_model(models: list[ModelEntry], device: str) -> list[ModelEntry]:
     so the caller's error lists what the bundle has. A bundle whose only CPU graph saturates on
     this CPU still loads it, with a warning that says what to export instead."""
     order = preference(device)
-    ranked = sorted((m for m in models if m.precision in order), key=lambda m: order.index(m.precision))
+    ranked = sorted((m for m in models if m.precision in order and m.info.get("auto_pick", True)),
+                    key=lambda m: order.index(m.precision))
     if ranked:
         return ranked[:1]
     if models and not runs_on_gpu(device):

@@ -51,7 +51,8 @@ def test_manifest_contract(bundle):
     for p in ("fp16", "int8", "int8-dynamic"):
         assert np.isfinite(precisions[p]["error_vs_fp32"]["max_abs"])
     assert "QuantizeLinear" not in precisions["fp32"]["ops"]
-    assert set(m["files"]) == {e["file"] for e in m["models"]}
+    assert set(m["files"]) == {e["file"] for e in m["models"]} | {"edgeiqa_bundle.h", "reference.json",
+                                                                   "reference.frames.u8"}
     for key in ("tools", "metrics", "score", "output", "schema_version"):
         assert key in m
     # The folded select head is Gemm -> Split -> one activation per group -> Concat -> Gemm.
@@ -181,7 +182,8 @@ def test_ship_keeps_only_the_named_precisions(trained, tmp_path):
 
     res = export_bundle(trained[1], tmp_path / "b", ExportOptions(precisions=("fp32", "int8"), ship=("int8",)))
     assert [m["precision"] for m in res.manifest["models"]] == ["int8"]
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["manifest.json", "model.int8.onnx"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["edgeiqa_bundle.h", "manifest.json", "model.int8.onnx",
+                                                           "reference.frames.u8", "reference.json"]
     assert res.manifest["models"][0]["error_vs_fp32"]["max_abs"] >= 0
     scorer = Scorer.load(tmp_path / "b")  # no fp32 in the bundle: the best shipped model is used
     assert scorer.backend.precision == "int8"
