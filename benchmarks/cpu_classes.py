@@ -137,9 +137,12 @@ AUTO_PICK_MEAN, AUTO_PICK_MAX, AUTO_PICK_SRCC = 1.5, 8.0, 0.01
 def mark_auto_pick(bundle: Path, rows: list[dict]) -> None:
     """Write `auto_pick` (and the reason) into each measured graph's manifest entry; the runtime
     then picks a graph outside the bound only when named (runtime/precision_choice.py)."""
+    from edgeiqa.runtime.cpu_class import exact_on
+
     manifest = json.loads((bundle / "manifest.json").read_text())
     for entry in manifest["models"]:
-        mine = [r for r in rows if r["precision"] == entry["precision"]]
+        # Only where the graph is exact: the runtime never auto-picks it on the other classes anyway.
+        mine = [r for r in rows if r["precision"] == entry["precision"] and exact_on(r["precision"], r["class"])]
         if not mine or entry["precision"] == "fp32":
             continue
         worst = max(mine, key=lambda r: (r["max_abs_vs_fp32"], r["mean_abs_vs_fp32"]))
