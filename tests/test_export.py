@@ -182,8 +182,8 @@ def test_ship_keeps_only_the_named_precisions(trained, tmp_path):
 
     res = export_bundle(trained[1], tmp_path / "b", ExportOptions(precisions=("fp32", "int8"), ship=("int8",)))
     assert [m["precision"] for m in res.manifest["models"]] == ["int8"]
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["edgeiqa_bundle.h", "manifest.json", "model.int8.onnx",
-                                                           "reference.frames.u8", "reference.json"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
+        "edgeiqa_bundle.h", "manifest.json", "model.int8.onnx", "reference.frames.u8", "reference.json"]
     assert res.manifest["models"][0]["error_vs_fp32"]["max_abs"] >= 0
     scorer = Scorer.load(tmp_path / "b")  # no fp32 in the bundle: the best shipped model is used
     assert scorer.backend.precision == "int8"
