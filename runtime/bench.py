@@ -190,8 +190,12 @@ def bench_end_to_end(scorer: Any, jpegs: list[Path], batch: int, cfg: BenchConfi
 
 
 def machine_info() -> dict[str, Any]:
+    from edgeiqa.runtime.cpu_class import detect
+
+    cpu = detect()  # the one reader of the CPU's name and int8 class
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
-                            "processor": _cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
+                            "processor": cpu.model, "int8_class": cpu.cpu_class, "cpu_count": os.cpu_count(),
+                            "python": platform.python_version()}
     try:
         import onnxruntime
 
@@ -215,16 +219,6 @@ def machine_info() -> dict[str, Any]:
         if os.environ.get(var):
             info[var] = os.environ[var]
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def jpeg_set(cfg: BenchConfig) -> tuple[list[Path], tempfile.TemporaryDirectory | None]:
