@@ -1,0 +1,121 @@
+"""The camera faults obey the physics they claim, on real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edgeiqa.train.data import camera_faults as cf
+from PIL import Image
+
+CLIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clive-train" / "images"
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    """A real photo: a CLIVE one when ../shared has it, else scikit-image's astronaut."""
+    if (CLIVE / "1001.JPG").is_file():
+        return np.asarray(Image.open(CLIVE / "1001.JPG").convert("RGB").resize((256, 256)))
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((256, 256)))
+
+
+def test_srgb_round_trip_is_exact_on_every_code():
+    codes = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(cf.linear_to_srgb(cf.srgb_to_linear(codes)), codes)
+
+
+@pytest.mark.parametrize("stops", [-2.0, -1.0, 1.0])
+def test_exposure_scales_linear_luminance_by_two_to_the_stops_until_it_clips(photo, stops):
+    lin = cf.srgb_to_linear(photo)
+    out = cf.srgb_to_linear(cf.expose(photo, stops))
+    unclipped = (lin * 2.0 ** stops).max(axis=-1) < 0.98  # no channel clips
+    unclipped &= lin.min(axis=-1) > 0.02  # away from the 8-bit floor, where quantisation dominates
+    ratio = cf.luminance(out)[unclipped] / cf.luminance(lin)[unclipped]
+    assert unclipped.sum() > 1000
+    assert np.median(ratio) == pytest.approx(2.0 ** stops, rel=0.02)
+    if stops > 0:  # and what would exceed full scale clips
+        over = (lin * 2.0 ** stops).min(axis=-1) > 1.0
+        assert np.all(out[over] == 1.0)
+
+
+def test_over_exposure_blows_out_more_with_each_level(photo):
+    rng = np.random.default_rng(0)
+    clipped = [(cf.render(photo, "over_exposure", lv, rng)[0] == 255).mean() for lv in cf.LEVELS]
+    assert clipped == sorted(clipped) and clipped[-1] > clipped[0] + 0.1
+
+
+def test_sensor_noise_variance_follows_shot_plus_read_noise():
+    rng = np.random.default_rng(1)
+    stops = 5.0
+    gain = 2.0 ** stops
+    for level in (0.02, 0.1, 0.5):
+        lin = np.full((400, 400), level)
+        out = cf.sensor_capture(lin, stops, rng)
+        expected = level * gain / cf.FULL_WELL_E + (cf.READ_NOISE_E * gain / cf.FULL_WELL_E) ** 2
+        assert out.mean() == pytest.approx(level, rel=0.02)
+        assert out.var() == pytest.approx(expected, rel=0.05)
+
+
+def test_low_light_gets_noisier_with_each_level(photo):
+    rng = np.random.default_rng(2)
+    lin = cf.srgb_to_linear(photo)
+    err = [np.abs(cf.srgb_to_linear(cf.render(photo, "low_light", lv, rng)[0]) - lin).mean() for lv in cf.LEVELS]
+    assert err == sorted(err)
+
+
+@pytest.mark.parametrize("radius", [0.5, 2.0, 6.3])
+def test_disk_kernel_sums_to_one_and_is_round(radius):
+    k = cf.disk_kernel(radius)
+    assert k.sum() == pytest.approx(1.0)
+    assert np.allclose(k, k.T) and np.allclose(k, k[::-1])
+
+
+def test_motion_kernel_sums_to_one_and_spans_its_length():
+    rng = np.random.default_rng(3)
+    for length in (3.0, 12.0, 30.0):
+        k = cf.motion_kernel(length, rng)
+        assert k.sum() == pytest.approx(1.0) and (k >= 0).all()
+        ys, xs = np.nonzero(k > 1e-6)
+        extent = np.hypot(ys.max() - ys.min(), xs.max() - xs.min())
+        assert 0.5 * length <= extent <= length + 3
+
+
+def test_blur_keeps_mean_linear_light_and_loses_detail(photo):
+    rng = np.random.default_rng(4)
+    lin = cf.srgb_to_linear(photo)
+    prev = np.inf
+    for lv in cf.LEVELS:
+        out, labels = cf.render(photo, "defocus", lv, rng)
+        out_lin = cf.srgb_to_linear(out)
+        assert out_lin.mean() == pytest.approx(lin.mean(), rel=0.02)
+        detail = np.abs(np.diff(out_lin, axis=1)).mean()
+        assert detail < prev
+        prev = detail
+        assert labels.blur == lv / 4
+
+
+def test_every_fault_is_deterministic_per_seed_and_labelled(photo):
+    for kind in cf.FAULTS:
+        a, la = cf.render(photo, kind, 3, np.random.default_rng(7))
+        b, lb = cf.render(photo, kind, 3, np.random.default_rng(7))
+        assert np.array_equal(a, b) and la == lb and a.shape == photo.shape and a.dtype == np.uint8
+    for name in cf.BROKEN:
+        frame, labels = cf.render(photo, f"broken:{name}", 1, np.random.default_rng(7))
+        assert labels.broken == 1.0 and frame.shape == photo.shape
+
+
+def test_zero_yuv_decodes_to_green():
+    r, g, b = (int(v) for v in cf.zero_yuv_rgb())
+    assert g > 100 and r == 0 and b == 0
+
+
+def test_bad_requests_say_what_is_known(photo):
+    with pytest.raises(ValueError, match="known"):
+        cf.render(photo, "fog", 1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="level"):
+        cf.render(photo, "defocus", 9, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="uint8"):
+        cf.render(photo.astype(np.float32), "defocus", 1, np.random.default_rng(0))
