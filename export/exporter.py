@@ -26,6 +26,7 @@ from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
 from edgeiqa.runtime import cpu_class
 from edgeiqa.runtime.bundle import (
+    ATTRIBUTES_NAME,
     CPU_ONLY_PRECISIONS,
     MANIFEST,
     OUTPUT_NAME,
@@ -77,6 +78,11 @@ class ExportOptions:
     frame: tuple[int, int] | None = None  # (height, width) of the camera's YUV frames (default: the model's)
     yuv_matrix: str = "bt601"
     yuv_range: str = "limited"
+    # Thresholds people can set (runtime/thresholds.py): the rating scale's five categories as four
+    # MOS boundaries (bad|poor|fair|good|excellent), and the percentiles of scores on rated photos
+    # the model never trained on (the release recipe passes its out-of-fold scores).
+    categories: tuple[float, ...] = ()
+    score_percentiles: dict[str, Any] | None = None
 
     def camera(self) -> tuple[str, tuple[int, int] | None, str, str]:
         return self.pixel_format, self.frame, self.yuv_matrix, self.yuv_range
@@ -372,8 +378,9 @@ def write_triton(job: ExportJob) -> None:
     from edgeiqa.export.triton import write_triton_repository
 
     name = "edgeiqa_" + "".join(c if c.isalnum() else "_" for c in str(job.cfg["train"]["backbone"]))
+    n_attributes = len(output_block(job.graph).get("attributes", {}).get("names", []))
     write_triton_repository(Path(job.opts.triton), name, job.fp32, item_shape(job.input), job.opts.trt_batch[2],
-                            job.opts.float_input)
+                            job.opts.float_input, n_attributes)
     job.notes.append(f"Triton repository: {Path(job.opts.triton) / name}")
 
 
@@ -400,9 +407,10 @@ def write_manifest(job: ExportJob) -> None:
         "source_checkpoint": str(job.checkpoint),
         "model": {"backbone": cfg["backbone"], "head": cfg["head"], "regime": cfg["regime"]},
         "input": job.input,
-        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch"]},
+        "output": output_block(job.graph),
         "score": {"scale": job.scale.to_dict(), "higher_is_better": True,
-                  "note": "the graph outputs the MOS scale directly: mos = lo + t * (hi - lo) is baked in"},
+                  "note": "the graph outputs the MOS scale directly: mos = lo + t * (hi - lo) is baked in",
+                  **thresholds_block(opts.categories, opts.score_percentiles)},
         "metrics": cfg.get("metrics", {}),
         "check_images": {"split": "test" if job.check_mos else "train/val (no test split)",
                          "n": int(len(job.check_frames)),
@@ -420,6 +428,40 @@ def write_manifest(job: ExportJob) -> None:
     job.manifest["files"] = {f.name: sha256_file(f) for f in sorted(job.folder.iterdir())
                              if f.is_file() and f.name != MANIFEST}
     (job.folder / MANIFEST).write_text(json.dumps(job.manifest, indent=2) + "\n")
+
+
+def output_block(graph: ScoringGraph) -> dict[str, Any]:
+    """`score` [N]; with an attribute head, `attributes` [N, K] and what each column means."""
+    block: dict[str, Any] = {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch"]}
+    if graph.has_attributes:
+        from edgeiqa.train.data.camera_faults import ATTRIBUTE_NAMES
+
+        block["attributes"] = {"name": ATTRIBUTES_NAME, "dtype": "float32", "shape": ["batch", len(ATTRIBUTE_NAMES)],
+                               "names": list(ATTRIBUTE_NAMES), "meaning": ATTRIBUTE_MEANING}
+    return block
+
+
+ATTRIBUTE_MEANING = {
+    "blur": "0 sharp .. 1 the worst rendered motion blur or defocus",
+    "exposure": "exposure error in stops, signed: < 0 dark, > 0 bright",
+    "noise": "0 clean .. 1 the worst rendered low-light sensor noise",
+    "compression": "0 none .. 1 the worst rendered JPEG compression",
+    "broken": "probability that the frame is not a photo (flat, noise, lens cap, torn or partial read-out)",
+}
+
+
+def thresholds_block(categories: tuple[float, ...], percentiles: dict[str, Any] | None) -> dict[str, Any]:
+    from edgeiqa.runtime.thresholds import CATEGORY_NAMES
+
+    out: dict[str, Any] = {}
+    if categories:
+        if len(categories) != len(CATEGORY_NAMES) - 1 or list(categories) != sorted(categories):
+            raise ExportError(f"categories take {len(CATEGORY_NAMES) - 1} increasing MOS boundaries "
+                              f"({'|'.join(CATEGORY_NAMES)}), got {list(categories)}")
+        out["categories"] = {"names": list(CATEGORY_NAMES), "boundaries": [float(c) for c in categories]}
+    if percentiles:
+        out["percentiles"] = percentiles
+    return out
 
 
 def _calibration_frames(job: ExportJob) -> np.ndarray:

@@ -115,9 +115,11 @@ def fold_head(head: IQAHead, prune_eps: float = 0.0) -> tuple[nn.Sequential, Fol
     if isinstance(act2, _MIXTURES):
         fc2, act2, fc3, info = _fold_pair(fc2, act2.mixture(), fc3, prune_eps)
         report.layers.append({"position": "act2", **info})
-    folded = nn.Sequential(fc1, act1, fc2, act2, fc3, _Squeeze()).eval()
+    folded: nn.Module = nn.Sequential(fc1, act1, fc2, act2, fc3, _Squeeze()).eval()
+    if head.attributes is not None:
+        folded = FoldedWithAttributes(folded, head).eval()
     x = torch.randn(256, head.fc1.in_features) * 2
-    diff = (folded(x) - head(x)).abs()
+    diff = (_score(folded(x)) - head(x)).abs()
     report.max_abs_diff_random, report.mean_abs_diff_random = float(diff.max()), float(diff.mean())
     return folded, report
 
@@ -125,8 +127,34 @@ def fold_head(head: IQAHead, prune_eps: float = 0.0) -> tuple[nn.Sequential, Fol
 @torch.no_grad()
 def measure_on(folded: nn.Module, head: IQAHead, embeddings: torch.Tensor, report: FoldReport) -> None:
     """Record the folding error on real embeddings (the numbers that matter)."""
-    diff = (folded(embeddings) - head.eval()(embeddings)).abs()
+    diff = (_score(folded(embeddings)) - head.eval()(embeddings)).abs()
     report.max_abs_diff_real, report.mean_abs_diff_real = float(diff.max()), float(diff.mean())
+
+
+def _score(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    return out[0] if isinstance(out, tuple) else out
+
+
+class FoldedWithAttributes(nn.Module):
+    """The folded score path plus the attribute branch: outputs (score [N], attributes [N, K]).
+
+    The branch's input standardisation folds into its first Linear like the score path's; the
+    penalty (train/attribute_head.py) keeps its learned weights as constants.
+    """
+
+    def __init__(self, score_path: nn.Module, head: IQAHead) -> None:
+        super().__init__()
+        branch = head.attributes
+        self.score_path = score_path
+        self.fc1 = nn.Linear(branch.fc1.in_features, branch.fc1.out_features)
+        self.fc1.load_state_dict(branch.fc1.state_dict())
+        self.fc1.weight.mul_(head.in_scale[None, :])
+        self.fc1.bias.sub_(self.fc1.weight @ head.in_shift)
+        self.branch = branch  # act, fc2, readable() and penalty() as trained
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attributes = self.branch.readable(self.branch.fc2(self.branch.act(self.fc1(x))))
+        return self.score_path(x) - self.branch.penalty(attributes), attributes
 
 
 class _Squeeze(nn.Module):

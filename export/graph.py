@@ -27,12 +27,20 @@ class ScoringGraph(nn.Module):
         self.register_buffer("mos_scale", torch.tensor(scale.hi - scale.lo, dtype=torch.float32), persistent=False)
         self.register_buffer("mos_offset", torch.tensor(scale.lo, dtype=torch.float32), persistent=False)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """score [N] on the MOS scale; with an attribute head, (score, attributes [N, K])."""
         if self.front is not None:
             x = self.front(frames)
         else:
             x = frames if self.float_input else self.normalize(frames)
-        return self.head(self.backbone(x)) * self.mos_scale + self.mos_offset
+        out = self.head(self.backbone(x))
+        if isinstance(out, tuple):
+            return out[0] * self.mos_scale + self.mos_offset, out[1]
+        return out * self.mos_scale + self.mos_offset
+
+    @property
+    def has_attributes(self) -> bool:
+        return hasattr(self.head, "branch")
 
 
 def prepare_for_export(model: IQAModel) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME
+from edgeiqa.runtime.bundle import ATTRIBUTES_NAME, INPUT_NAME, OUTPUT_NAME
 
 EXTERNAL_DATA_BYTES = 1 << 30  # graphs above 1 GiB keep weights in a .onnx.data file beside them
 
@@ -32,8 +32,11 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, opse
         if len(example) < 2:
             example = example.repeat(2, *([1] * (example.dim() - 1)))
         dynamic = {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
+    with torch.no_grad():
+        two_outputs = isinstance(module(example[:2]), tuple)
+    outputs = [OUTPUT_NAME, ATTRIBUTES_NAME] if two_outputs else [OUTPUT_NAME]
     program = torch.onnx.export(module, (example,), dynamo=True, input_names=[INPUT_NAME],
-                                output_names=[OUTPUT_NAME], dynamic_shapes=dynamic,
+                                output_names=outputs, dynamic_shapes=dynamic,
                                 opset_version=opset, verbose=False)
     n_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     external = n_bytes > EXTERNAL_DATA_BYTES

@@ -19,6 +19,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 INPUT_NAME = "frames"  # uint8 [N, H, W, 3] (or float [N, 3, H, W] with --float-input)
 OUTPUT_NAME = "score"  # float32 [N], on the bundle's MOS scale, higher = better
+ATTRIBUTES_NAME = "attributes"  # float32 [N, K], second output when present; manifest output.attributes names K
 PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu", "int8-cpu-avx2", "int8-dynamic")
 # Graphs TensorRT must never be handed: uint8 activations (U8S8) and ONNX Runtime's dynamic quantisation.
 CPU_ONLY_PRECISIONS = ("int8-cpu", "int8-cpu-avx2", "int8-dynamic")
@@ -76,6 +77,11 @@ class Bundle:
 
     def file(self, entry: ModelEntry) -> Path:
         return self.path / entry.file
+
+
+def attribute_names(manifest: dict[str, Any]) -> list[str]:
+    """The names of the graph's `attributes` columns, or [] for a score-only bundle."""
+    return list(manifest.get("output", {}).get("attributes", {}).get("names", []))
 
 
 def input_block(height: int, width: int, mean: Any, std: Any, resize: str, interpolation: str,

@@ -147,7 +147,7 @@ def main_score(argv: list[str]) -> int:
                 print(line, flush=True)
             elif not quiet_stdout:
                 error = (r.error or "").removeprefix(f"{r.source}: ")
-                print(f"{r.score:8.2f}  {r.source}" if r.ok else f"{'error':>8}  {r.source}: {error}", flush=True)
+                print(_plain_line(r) if r.ok else f"{'error':>8}  {r.source}: {error}", flush=True)
             progress.step()
     finally:
         if sink is not None:
@@ -179,6 +179,13 @@ def raw_frames(files: list[str], fmt: str, size: tuple[int, int], matrix: str, r
     return items, names
 
 
+def _plain_line(r: Any) -> str:
+    """`  52.31  photo.jpg` plus, when the bundle gives them, its category and the fault behind it."""
+    extra = [x for x in (r.category, f"p{r.percentile:.0f}" if r.percentile is not None else None,
+                         f"({r.reason})" if r.reason else None) if x]
+    return f"{r.score:8.2f}  {r.source}" + (f"  {' '.join(extra)}" if extra else "")
+
+
 def main_select(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="edgeiqa select", description="Pick the best frames. A burst: the top K "
                                 "images by score, best first. A stream (--window or --window-ms): the frames in "
@@ -190,7 +197,10 @@ def main_select(argv: list[str]) -> int:
     p.add_argument("--window", type=int, default=None, help="stream: the best frame of every N frames")
     p.add_argument("--window-ms", type=float, default=None, help="stream: the best frame of every T milliseconds")
     p.add_argument("--fps", type=float, default=30.0, help="stream: frame rate that gives each frame its timestamp")
-    p.add_argument("--threshold", type=float, default=None, help="stream: report frames scoring under this")
+    p.add_argument("--threshold", default=None,
+                   help="stream: report frames scoring under this: a score (45), a category of the rating scale "
+                        "(fair: under the lower edge of fair) or a percentile of rated photos (p10 or 10%%); "
+                        "broken frames are reported whatever their score")
     add_yuv_input_args(p, "a video: its frames in order")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--json", action="store_true", help="JSON lines: {rank, path, score} or stream events")
@@ -246,6 +256,8 @@ def _select_stream(scorer: Any, items: list[Any], names: list[str], args: argpar
             n_best += e.kind == "best"
             n_bad += e.kind == "unreadable"
             record = {"event": e.kind, "path": names[e.index], "index": e.index, "score": e.score}
+            if e.reason:
+                record["reason"] = e.reason
             if e.window:
                 record["window"] = [names[e.window[0]], names[e.window[1]]]
             if e.error:
@@ -255,7 +267,8 @@ def _select_stream(scorer: Any, items: list[Any], names: list[str], args: argpar
             else:
                 where = f"  (frames {e.window[0]}..{e.window[1]})" if e.window else ""
                 score = f"{e.score:8.2f}" if e.score is not None else f"{'-':>8}"
-                print(f"{e.kind:<10} {score}  {names[e.index]}{where}", flush=True)
+                why = f"  ({e.reason})" if e.reason else ""
+                print(f"{e.kind:<10} {score}  {names[e.index]}{where}{why}", flush=True)
     if n_best == 0:
         return EXIT_NOTHING_RAN
     return EXIT_SOME_FAILED if n_bad else EXIT_OK

@@ -21,17 +21,25 @@ class FrameEvent:
     window: tuple[int, int] | None = None  # first and last index of the window ("best" only)
     frame: Any = field(default=None, repr=False)  # the frame as pushed ("best" only)
     error: str | None = None
+    reason: str | None = None  # "poor" only: the dominant camera fault, when the bundle has attributes
 
 
 class FrameSelector:
     def __init__(self, scorer: Any, window: int | None = None, window_ms: float | None = None,
-                 threshold: float | None = None) -> None:
+                 threshold: float | str | None = None) -> None:
+        """threshold: a score, a category ('fair') or a percentile ('p10'), as runtime/thresholds.py reads them.
+
+        With a threshold, a frame the attributes call broken is reported as poor whatever its score."""
         if (window is None) == (window_ms is None):
             raise ValueError("give exactly one of window (frames) or window_ms (milliseconds)")
         if window is not None and window < 1:
             raise ValueError(f"window must be >= 1 frame, got {window}")
         if window_ms is not None and window_ms <= 0:
             raise ValueError(f"window_ms must be > 0, got {window_ms}")
+        if threshold is not None:
+            from edgeiqa.runtime.thresholds import parse_threshold
+
+            threshold = parse_threshold(threshold, getattr(getattr(scorer, "bundle", None), "manifest", {}))
         self.scorer, self.window, self.window_ms, self.threshold = scorer, window, window_ms, threshold
         self._next = 0  # index of the next frame
         self._start_index: int | None = None
@@ -58,8 +66,9 @@ class FrameSelector:
         if not result.ok:
             events.append(FrameEvent("unreadable", index, None, error=result.error))
         else:
-            if self.threshold is not None and result.score < self.threshold:
-                events.append(FrameEvent("poor", index, result.score))
+            reason = getattr(result, "reason", None)
+            if self.threshold is not None and (result.score < self.threshold or reason == "broken"):
+                events.append(FrameEvent("poor", index, result.score, reason=reason))
             if self._best is None or result.score > self._best[1]:
                 self._best = (index, result.score, frame)
         if self.window is not None and index - self._start_index + 1 >= self.window:

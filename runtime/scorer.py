@@ -12,11 +12,12 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 from edgeiqa.runtime.backends.base import Backend
 from edgeiqa.runtime.batching import run_fixed_batch
-from edgeiqa.runtime.bundle import Bundle, item_shape, load_bundle, verify_files
+from edgeiqa.runtime.bundle import Bundle, attribute_names, item_shape, load_bundle, verify_files
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError
 from edgeiqa.runtime.pipeline import prefetch_batches
 from edgeiqa.runtime.precision_choice import auto_onnx_model, warn_if_inexact
 from edgeiqa.runtime.preprocess import ImageInput, load_frame
+from edgeiqa.runtime.thresholds import category, percentile
 from edgeiqa.runtime.yuv import rgb_to_yuv420
 
 BackendName = Literal["auto", "onnxruntime", "tensorrt"]
@@ -29,19 +30,45 @@ class ScoreResult:
     source: str
     score: float | None = None
     error: str | None = None
+    attributes: dict[str, float] | None = None  # the camera-fault attributes, when the bundle has them
+    category: str | None = None  # bad .. excellent, when the bundle records its rating scale's categories
+    percentile: float | None = None  # share of rated reference photos scoring below this one
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def reason(self) -> str | None:
+        """The dominant camera fault (reasons.py), or None when none stands out or there are no attributes."""
+        from edgeiqa.runtime.reasons import dominant_reason
+
+        return dominant_reason(self.attributes) if self.attributes else None
+
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.source, "score": self.score} if self.ok else {"path": self.source, "error": self.error}
+        if not self.ok:
+            return {"path": self.source, "error": self.error}
+        out: dict[str, Any] = {"path": self.source, "score": self.score}
+        for key in ("category", "percentile", "attributes", "reason"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
 
 
 def _describe_item(item: ImageInput, index: int) -> str:
     if isinstance(item, (str, os.PathLike)):
         return str(item)
     return f"<{type(item).__name__} #{index}>"
+
+
+def _padded_chunks(frames: np.ndarray, step: int, pad: bool) -> Iterator[np.ndarray]:
+    """Chunks of `step` frames; with `pad`, the last is filled up with copies of its last frame."""
+    for i in range(0, len(frames), step):
+        chunk = frames[i:i + step]
+        if pad and len(chunk) < step:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - len(chunk), axis=0)])
+        yield chunk
 
 
 def rank_results(results: Sequence[ScoreResult]) -> list[int]:
@@ -65,6 +92,7 @@ class Scorer:
         if self.pixel_format != "rgb":
             self.frame_height, self.frame_width = int(inp["frame_height"]), int(inp["frame_width"])
             self.yuv = (self.pixel_format, inp["yuv"]["matrix"], inp["yuv"]["range"])
+        self.attribute_names = attribute_names(bundle.manifest)
         self._lock = threading.Lock()
         self._closed = False
         self._mean = np.asarray(inp["mean"], np.float32).reshape(1, 3, 1, 1)
@@ -122,6 +150,12 @@ class Scorer:
         x = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         return (x - self._mean) / self._std
 
+    def _check_frames(self, frames: np.ndarray) -> None:
+        if frames.dtype != np.uint8 or frames.ndim != 1 + len(self.item_shape) or frames.shape[1:] != self.item_shape:
+            what = "RGB" if self.pixel_format == "rgb" else f"{self.pixel_format.upper()} planes"
+            raise ValueError(f"score_array takes {what} uint8 [N, {', '.join(map(str, self.item_shape))}]; got "
+                             f"{frames.dtype} {list(frames.shape)} (use score() to decode and resize)")
+
     def score_array(self, frames: np.ndarray) -> np.ndarray:
         """Firmware fast path: the graph's own input, no decode, no resize.
 
@@ -129,10 +163,7 @@ class Scorer:
         camera's uint8 planes [N, frame_height*3/2, frame_width].
         """
         frames = np.asarray(frames)
-        if frames.dtype != np.uint8 or frames.ndim != 1 + len(self.item_shape) or frames.shape[1:] != self.item_shape:
-            what = "RGB" if self.pixel_format == "rgb" else f"{self.pixel_format.upper()} planes"
-            raise ValueError(f"score_array takes {what} uint8 [N, {', '.join(map(str, self.item_shape))}]; got "
-                             f"{frames.dtype} {list(frames.shape)} (use score() to decode and resize)")
+        self._check_frames(frames)
         if len(frames) == 0:
             return np.zeros((0,), np.float32)
         frames = self._model_input(np.ascontiguousarray(frames))
@@ -144,6 +175,25 @@ class Scorer:
             if self.static_batch:  # a fixed-batch graph: chunk and pad (edgeiqa.runtime.batching)
                 return np.asarray(run_fixed_batch(self.backend.run, frames, self.static_batch), np.float32)
             return np.asarray(self.backend.run(frames), np.float32)
+
+    def score_array_with_attributes(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """`score_array` plus the attributes [N, K] (None when the bundle has none)."""
+        if not self.attribute_names or not hasattr(self.backend, "run_with_attributes"):
+            return self.score_array(frames), None
+        frames = np.asarray(frames)
+        self._check_frames(frames)
+        if len(frames) == 0:
+            return np.zeros((0,), np.float32), np.zeros((0, len(self.attribute_names)), np.float32)
+        frames = self._model_input(np.ascontiguousarray(frames))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Scorer was closed")
+            step = self.static_batch or len(frames)
+            parts = [self.backend.run_with_attributes(c) for c in _padded_chunks(frames, step, bool(self.static_batch))]
+        n = len(frames)
+        scores = np.concatenate([p[0] for p in parts])[:n].astype(np.float32)
+        attrs = np.concatenate([p[1] for p in parts])[:n].astype(np.float32)
+        return scores, attrs
 
     def load_frame(self, item: ImageInput) -> np.ndarray:
         """Any image -> one graph input (for a YUV bundle: the crop rule to the camera's frame size,
@@ -162,16 +212,25 @@ class Scorer:
         `names` labels the results (default: the path, or the item's type and index)."""
         for start, loaded in prefetch_batches(items, self.load_frame, batch_size, workers):
             good = [(i, f) for i, f in enumerate(loaded) if isinstance(f, np.ndarray)]
-            scores = self.score_array(np.stack([f for _, f in good])) if good else np.zeros(0)
-            by_index = {i: float(s) for (i, _), s in zip(good, scores)}
+            scores, attrs = (self.score_array_with_attributes(np.stack([f for _, f in good])) if good
+                             else (np.zeros(0), None))
+            by_index = {i: k for k, (i, _) in enumerate(good)}
             for i, f in enumerate(loaded):
                 name = names[start + i] if names is not None else _describe_item(items[start + i], start + i)
-                if i in by_index and np.isfinite(by_index[i]):
-                    yield ScoreResult(name, by_index[i])
+                if i in by_index and np.isfinite(scores[by_index[i]]):
+                    yield self._result(name, float(scores[by_index[i]]),
+                                       attrs[by_index[i]] if attrs is not None else None)
                 elif i in by_index:
                     yield ScoreResult(name, error="the model returned a non-finite score")
                 else:
                     yield ScoreResult(name, error=str(f))
+
+    def _result(self, name: str, score: float, attrs: np.ndarray | None) -> ScoreResult:
+        manifest = self.bundle.manifest
+        return ScoreResult(name, score,
+                           attributes={k: round(float(v), 4) for k, v in zip(self.attribute_names, attrs)}
+                           if attrs is not None else None,
+                           category=category(score, manifest), percentile=percentile(score, manifest))
 
     def score(self, items: ImageInput | Sequence[ImageInput], batch_size: int = 16, workers: int | None = None
               ) -> list[ScoreResult]:

@@ -36,7 +36,8 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
     backbone = create_backbone(cfg.backbone, parse_pretrained(cfg.pretrained if pretrained is None else pretrained),
                                image_size=cfg.image_size or None, pool=cfg.pool, resize=cfg.resize)
     torch.manual_seed(cfg.seed)
-    head = IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates))
+    head = IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates),
+                  attributes=cfg.camera_faults > 0)
     if head_info and head_info.get("hard"):
         for layer in head.select_layers():
             layer.harden()

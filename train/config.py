@@ -60,6 +60,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     rank_weight: float = 1.0
     rank_margin: float = 0.25  # margin = rank_margin * std(batch targets)
+    # Camera faults (frozen regime): copies of the training photos only, rendered in linear light
+    # (train/data/camera_faults.py), teach attributes and ranking the rated photos never show.
+    camera_faults: int = 0  # fault kinds rendered per training photo, each at two levels (0 = off)
+    broken_per_photo: float = 0.125  # broken frames rendered per training photo
+    fault_rank_weight: float = 1.0  # cleaner above worse within (photo, kind); broken below every rated photo
+    fault_margin: float = 0.05  # training-scale units (the rated scale spans about 1)
+    attribute_weight: float = 1.0
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA that supports it
     time_budget_s: float = 0.0  # stop after the epoch that would overrun this budget (0: run every epoch)
     seed: int = 8

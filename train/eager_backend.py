@@ -32,16 +32,25 @@ class TorchEagerBackend:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.memory_format = "NCHW" if precision == "fp32" else "channels_last"
 
-    @torch.inference_mode()
     def run(self, inputs: np.ndarray) -> np.ndarray:
+        return self.run_with_attributes(inputs)[0]
+
+    @torch.inference_mode()
+    def run_with_attributes(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = self.model.normalize(torch.from_numpy(inputs).to(self.device))  # NHWC uint8 -> NCHW view
         # The permuted view is channels_last in memory: make the layout the one this row names.
         x = x.contiguous(memory_format=torch.contiguous_format if self.memory_format == "NCHW"
                          else torch.channels_last)
         device_type = self.device.split(":")[0]
         with torch.autocast(device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            t = self.model.head(self.model.backbone(x).float()).float()
-        return (t * (self.scale.hi - self.scale.lo) + self.scale.lo).cpu().numpy()
+            emb = self.model.backbone(x).float()
+            if self.model.head.attributes is not None:
+                t, attrs = self.model.head.score_and_attributes(emb)
+            else:
+                t, attrs = self.model.head(emb), None
+        t = t.float()
+        mos = (t * (self.scale.hi - self.scale.lo) + self.scale.lo).cpu().numpy()
+        return mos, (attrs.float().cpu().numpy() if attrs is not None else None)
 
     def synchronize(self) -> None:
         if self.device.startswith("cuda"):

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import torch
 from edgeiqa.train.activations import ACTIVATIONS, DEFAULT_CANDIDATES, GatedActivation, SelectActivation
+from edgeiqa.train.attribute_head import AttributeBranch
 from edgeiqa.train.registry import Registry
 from torch import nn
 
@@ -40,7 +41,7 @@ def _make_activation(name: str, channels: int, candidates: tuple[str, ...]) -> n
 
 class IQAHead(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 512, head: str = "gated",
-                 candidates: tuple[str, ...] = DEFAULT_CANDIDATES) -> None:
+                 candidates: tuple[str, ...] = DEFAULT_CANDIDATES, attributes: bool = False) -> None:
         super().__init__()
         spec = HEADS.get(head)
         self.head_name = head
@@ -53,6 +54,8 @@ class IQAHead(nn.Module):
         # stage statistics mix scales over orders of magnitude. Export folds it into fc1.
         self.register_buffer("in_shift", torch.zeros(in_dim))
         self.register_buffer("in_scale", torch.ones(in_dim))
+        # Camera-fault attributes (train/attribute_head.py): their penalty is part of the score.
+        self.attributes = AttributeBranch(in_dim) if attributes else None
 
     @torch.no_grad()
     def set_input_stats(self, embeddings: torch.Tensor) -> None:
@@ -61,13 +64,30 @@ class IQAHead(nn.Module):
         self.in_shift.copy_(e.mean(0))
         self.in_scale.copy_(1.0 / e.std(0).clamp_min(1e-6) if len(e) > 1 else torch.ones_like(self.in_scale))
 
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.in_shift) * self.in_scale
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (what t-SNE plots)."""
-        x = (x - self.in_shift) * self.in_scale
-        return self.act2(self.fc2(self.act1(self.fc1(x))))
+        return self.act2(self.fc2(self.act1(self.fc1(self.standardise(x)))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc3(self.features(x)).squeeze(-1)
+        return self.score_and_raw(x)[0]
+
+    def score_and_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The score and, with attributes, their raw outputs (broken as a logit) for the losses."""
+        score = self.fc3(self.features(x)).squeeze(-1)
+        if self.attributes is None:
+            return score, None
+        raw = self.attributes.raw(self.standardise(x))
+        return score - self.attributes.penalty(self.attributes.readable(raw)), raw
+
+    def score_and_attributes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the exported graph outputs: score [N] and the published attributes [N, K]."""
+        score, raw = self.score_and_raw(x)
+        if raw is None:
+            raise ValueError("this head was trained without attributes")
+        return score, self.attributes.readable(raw)
 
     def select_layers(self) -> list[SelectActivation]:
         return [m for m in (self.act1, self.act2) if isinstance(m, SelectActivation)]
@@ -75,4 +95,5 @@ class IQAHead(nn.Module):
     def describe(self) -> dict[str, Any]:
         return {"name": self.head_name, "in_dim": self.fc1.in_features, "hidden": self.fc1.out_features,
                 "candidates": list(getattr(self.act1, "candidates", ()) or getattr(self.act2, "candidates", ())),
-                "hard": all(bool(m.hard) for m in self.select_layers()) if self.select_layers() else None}
+                "hard": all(bool(m.hard) for m in self.select_layers()) if self.select_layers() else None,
+                "attributes": self.attributes is not None}

@@ -34,6 +34,7 @@ from edgeiqa.train.data.records import IQADataset
 from edgeiqa.train.data.registry import load_dataset
 from edgeiqa.train.data.splits import load_split, make_split, save_split
 from edgeiqa.train.embed_cache import EmbeddingCache
+from edgeiqa.train.fault_training import FaultTraining
 from edgeiqa.train.losses import iqa_loss
 from edgeiqa.train.metrics import iqa_metrics
 from edgeiqa.train.model import IQAModel
@@ -95,6 +96,7 @@ class Trainer:
         self.trainable = (torch.nn.parallel.DistributedDataParallel(trainable) if self.info.enabled else trainable)
         self.optimizer = self._make_optimizer()
         self.targets = np.array([self.ds.scale.to_train(s.mos) for s in self.ds.samples], dtype=np.float32)
+        self.faults = FaultTraining.build(self) if cfg.camera_faults > 0 else None
         self.use_amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.startswith("cuda")
                                              and torch.cuda.is_bf16_supported())
 
@@ -202,6 +204,8 @@ class Trainer:
             target = torch.from_numpy(self.targets[idx]).to(self.device)
             pred = self._predict(idx, frames, train=True, augment_seed=(self.cfg.seed * 1009 + epoch) * 100003 + step)
             loss = iqa_loss(pred, target, self.cfg.rank_weight, self.cfg.rank_margin)
+            if self.faults is not None:
+                loss = loss + self.faults.loss(np.random.default_rng([self.cfg.seed, epoch, step, 7]))
             (loss / self.cfg.accum_steps).backward()
             if (step + 1) % self.cfg.accum_steps == 0 or step + 1 == len(batches):
                 self.optimizer.step()

@@ -15,6 +15,10 @@ class Backend(Protocol):
         """Model input batch (uint8 NHWC, or float NCHW for float-input bundles) -> scores [N]."""
         ...
 
+    def run_with_attributes(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores [N] and the graph's attributes [N, K] (None for a score-only graph)."""
+        ...
+
     def synchronize(self) -> None:
         """Block until queued device work is done (timing uses this)."""
         ...

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry
+from edgeiqa.runtime.bundle import ATTRIBUTES_NAME, INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -77,17 +77,27 @@ class OnnxRuntimeBackend:
             raise BundleError(f"{entry.file} has inputs {sorted(inputs)} / outputs {sorted(outputs)}, expected "
                               f"{INPUT_NAME!r} -> {OUTPUT_NAME!r}; re-export the bundle")
         self.threads = threads
+        self.outputs = [OUTPUT_NAME] + ([ATTRIBUTES_NAME] if ATTRIBUTES_NAME in outputs else [])
         self._on_gpu = self.session.get_providers()[0] in GPU_PROVIDERS
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
+        return self._run([OUTPUT_NAME], inputs)[0]
+
+    def run_with_attributes(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores [N] and, when the graph has them, attributes [N, K]."""
+        out = self._run(self.outputs, inputs)
+        return out[0], (out[1] if len(out) > 1 else None)
+
+    def _run(self, names: list[str], inputs: np.ndarray) -> list[np.ndarray]:
         if self._on_gpu:
             # IO binding: the output stays put until we ask for it, saving one copy per call.
             binding = self.session.io_binding()
             binding.bind_cpu_input(INPUT_NAME, np.ascontiguousarray(inputs))
-            binding.bind_output(OUTPUT_NAME)
+            for name in names:
+                binding.bind_output(name)
             self.session.run_with_iobinding(binding)
-            return binding.copy_outputs_to_cpu()[0]
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: inputs})[0]
+            return binding.copy_outputs_to_cpu()
+        return self.session.run(names, {INPUT_NAME: inputs})
 
     def synchronize(self) -> None:
         """session.run returns after the work is done: nothing queued."""

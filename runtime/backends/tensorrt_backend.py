@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from edgeiqa.runtime.backends.cuda_utils import HostDeviceBuffer, Stream, cuda_call, device_properties
-from edgeiqa.runtime.bundle import INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry, verify_files
+from edgeiqa.runtime.bundle import ATTRIBUTES_NAME, INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry, verify_files
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError
 
 
@@ -110,7 +110,16 @@ class TensorRTBackend:
         self.stream = Stream()
         self.inp = HostDeviceBuffer((self.max_batch, *self.input_shape), self.in_dtype, self.mapped)
         self.out = HostDeviceBuffer((self.max_batch,), out_dtype, self.mapped)
-        for name, buf in ((INPUT_NAME, self.inp), (OUTPUT_NAME, self.out)):
+        # Every I/O tensor needs an address before enqueue: a bundle with attributes has a second output.
+        self.attr = None
+        if ATTRIBUTES_NAME in names:
+            k = int(self.engine.get_tensor_shape(ATTRIBUTES_NAME)[-1])
+            self.attr = HostDeviceBuffer((self.max_batch, k), np.dtype(trt.nptype(
+                self.engine.get_tensor_dtype(ATTRIBUTES_NAME))), self.mapped)
+        bound = [(INPUT_NAME, self.inp), (OUTPUT_NAME, self.out)]
+        if self.attr is not None:
+            bound.append((ATTRIBUTES_NAME, self.attr))
+        for name, buf in bound:
             if not self.context.set_tensor_address(name, int(buf.device_ptr)):
                 raise RuntimeError(f"TensorRT refused the address of {name!r}")
         self.use_cuda_graph = cuda_graph
@@ -160,8 +169,12 @@ class TensorRTBackend:
                 cudart.cudaGraphDestroy(graph)
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
+        return self.run_with_attributes(inputs)[0]
+
+    def run_with_attributes(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores [N] and, when the engine has them, attributes [N, K]."""
         cudart = self.stream.cudart
-        scores = []
+        scores, attrs = [], []
         cuda_call(cudart.cudaEventRecord(self._events[0], self.stream.handle))
         if inputs.dtype != self.in_dtype or tuple(inputs.shape[1:]) != self.input_shape:
             raise ValueError(f"the engine takes {self.in_dtype} [N, {', '.join(map(str, self.input_shape))}], "
@@ -176,12 +189,17 @@ class TensorRTBackend:
             self.inp.to_device(self.stream, m * chunk[0].nbytes)
             self._enqueue(m)
             self.out.to_host(self.stream, m * self.out.dtype.itemsize)
+            if self.attr is not None:
+                self.attr.to_host(self.stream, m * self.attr.host[0].nbytes)
             self.stream.synchronize()
             scores.append(self.out.host[:n].astype(np.float32).copy())
+            if self.attr is not None:
+                attrs.append(self.attr.host[:n].astype(np.float32).copy())
         cuda_call(cudart.cudaEventRecord(self._events[1], self.stream.handle))
         cuda_call(cudart.cudaEventSynchronize(self._events[1]))
         self.last_device_s = cuda_call(cudart.cudaEventElapsedTime(self._events[0], self._events[1])) / 1e3
-        return np.concatenate(scores) if scores else np.zeros((0,), np.float32)
+        out = np.concatenate(scores) if scores else np.zeros((0,), np.float32)
+        return out, (np.concatenate(attrs) if attrs else None)
 
     def synchronize(self) -> None:
         self.stream.synchronize()
@@ -200,4 +218,6 @@ class TensorRTBackend:
             cuda_call(self.stream.cudart.cudaEventDestroy(event))
         self.inp.free()
         self.out.free()
+        if self.attr is not None:
+            self.attr.free()
         self.stream.close()

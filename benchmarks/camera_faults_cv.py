@@ -1,0 +1,156 @@
+"""Cross-validate the default recipe with and without camera faults in training.
+
+For every fold (the same seeded folds as benchmarks/default_bundle.py): train on the fold's
+training photos (copies of ITS training photos only), choose the checkpoint on the inner
+validation split, then measure on the test fold: SRCC on the rated photos, and the camera faults
+rendered from test photos (train/fault_eval.py). Frozen regime: each photo and copy is embedded
+once (embedding cache), so a variant costs seconds per fold after the first.
+
+    python benchmarks/camera_faults_cv.py --data-root ../shared/datasets/clive-train \
+        --work runs/faults-cv --variants base:0 faults:2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from default_bundle import RECIPE  # the shipped recipe, measured as it is shipped
+
+
+def _variant(text: str) -> tuple[str, dict]:
+    """'name:kinds[,key=value...]' -> (name, TrainConfig overrides)."""
+    name, _, rest = text.partition(":")
+    parts = rest.split(",") if rest else ["0"]
+    over: dict = {"camera_faults": int(parts[0])}
+    for kv in parts[1:]:
+        k, v = kv.split("=")
+        over[k] = type(getattr(_base_config(), k))(v)
+    return name, over
+
+
+def _base_config():
+    from edgeiqa.train.config import TrainConfig
+
+    return TrainConfig()
+
+
+def run_fold(cfg, split_file: Path, out: Path, eval_photos: int) -> dict:
+    from edgeiqa.train.fault_eval import eval_copies, fault_report, head_outputs
+    from edgeiqa.train.trainer import Trainer
+
+    trainer = Trainer(dataclasses.replace(cfg, split_file=str(split_file), out=str(out), resume=False))
+    result = trainer.run()
+    test = trainer.split["test"]
+    rng = np.random.default_rng(cfg.seed)
+    chosen = sorted(rng.choice(test, min(eval_photos, len(test)), replace=False).tolist())
+    photos = [trainer.ds.samples[i].path for i in chosen]
+    copies = eval_copies(photos, Path(trainer.cache.folder).parent, cfg.seed)
+    head = trainer.model.head
+    clean_s, clean_a = head_outputs(head, trainer.cache.get(photos).float())
+    copy_s, copy_a = head_outputs(head, trainer.cache.get([c.path for c in copies]).float())
+    rated_s, _ = head_outputs(head, trainer.cache.get([trainer.ds.samples[i].path for i in test]).float())
+    mos = np.array([trainer.ds.samples[i].mos for i in chosen])
+    report = fault_report(clean_s, clean_a, copies, copy_s, copy_a, mos, rated_s, photos)
+    return {"test": result.test, "best_epoch": result.best_epoch, "faults": report}
+
+
+def summarise(folds: list[dict]) -> dict:
+    def med(values):
+        return {"median": statistics.median(values), "mean": float(np.mean(values)), "std": float(np.std(values))}
+
+    out = {"srcc": med([f["test"]["srcc"] for f in folds]),
+           "broken_below_p5": med([f["faults"]["broken"]["below_p5"] for f in folds]),
+           "worst_kind_spearman": med([f["faults"]["worst_kind_spearman"] for f in folds]),
+           "worst_kind_pairs": med([f["faults"]["worst_kind_pairs"] for f in folds]),
+           "kinds": {k: {"spearman": med([f["faults"]["kinds"][k]["mean_spearman"] for f in folds]),
+                         "pairs_right": med([f["faults"]["kinds"][k]["pairs_right"] for f in folds])}
+                     for k in folds[0]["faults"]["kinds"]}}
+    if "attributes" in folds[0]["faults"]:
+        out["attributes"] = {k: med([f["faults"]["attributes"][k] for f in folds])
+                             for k in folds[0]["faults"]["attributes"]}
+        out["authentic"] = {k: med([f["faults"]["authentic"][k] for f in folds])
+                            for k in folds[0]["faults"]["authentic"]}
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = ["| variant | CV SRCC median (mean +- std) | worst kind Spearman | worst kind pairs | broken < p5 |",
+             "|---|---|---|---|---|"]
+    for name, r in results.items():
+        s = r["summary"]
+        lines.append(f"| {name} | {s['srcc']['median']:.3f} ({s['srcc']['mean']:.3f} +- {s['srcc']['std']:.3f}) | "
+                     f"{s['worst_kind_spearman']['median']:.2f} | {s['worst_kind_pairs']['median']:.2f} | "
+                     f"{s['broken_below_p5']['median']:.2f} |")
+    kinds = list(next(iter(results.values()))["summary"]["kinds"])
+    lines += ["", "Within-(photo, kind) Spearman / pairs ordered right, median over folds:", "",
+              "| variant | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+    for name, r in results.items():
+        k = r["summary"]["kinds"]
+        cells = [f"{k[x]['spearman']['median']:.2f} / {k[x]['pairs_right']['median']:.2f}" for x in kinds]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, r in results.items():
+        if "attributes" in r["summary"]:
+            a = r["summary"]["attributes"]
+            lines += ["", f"Attributes of `{name}` on held-out copies (Spearman with the true level; broken: "
+                      "recall and false alarms at p > 0.5), and on the authentic photos, median over folds:", "",
+                      "| " + " | ".join(a) + " | " + " | ".join(r["summary"]["authentic"]) + " |",
+                      "|" + "---|" * (len(a) + len(r["summary"]["authentic"]))]
+            lines.append("| " + " | ".join(f"{v['median']:.2f}" for v in a.values()) + " | "
+                         + " | ".join(f"{v['median']:.2f}" for v in r["summary"]["authentic"].values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--csv", default="labels.csv")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--work", default="runs/faults-cv")
+    p.add_argument("--variants", nargs="+", default=["base:0", "faults:2"],
+                   help="name:kinds[,option=value...], e.g. faults:2,fault_rank_weight=0.5")
+    p.add_argument("--eval-photos", type=int, default=40, help="test photos per fold rendered with every fault")
+    p.add_argument("--out", default="benchmarks/results/camera_faults_cv")
+    args = p.parse_args()
+
+    from edgeiqa.train.config import TrainConfig
+    from edgeiqa.train.data.camera_faults import FAULTS
+    from edgeiqa.train.protocol import write_fold_splits
+
+    work = Path(args.work)
+    base = TrainConfig(dataset="csv", data_root=str(Path(args.data_root).resolve()), csv=args.csv,
+                       out=str(work / "unused"), **RECIPE)
+    splits = write_fold_splits(base, "csv", base.data_root, args.folds, work)
+    print(f"{len(args.variants)} variants x {args.folds} folds; per fold: train (frozen, cached embeddings), "
+          f"then {args.eval_photos} test photos x {len(FAULTS)} faults x 4 levels + broken frames", flush=True)
+    results = {}
+    for text in args.variants:
+        name, over = _variant(text)
+        t0 = time.perf_counter()
+        cfg = dataclasses.replace(base, **over)
+        folds = [run_fold(cfg, s, work / name / f"fold{i}", args.eval_photos) for i, s in enumerate(splits)]
+        results[name] = {"overrides": over, "folds": folds, "summary": summarise(folds),
+                         "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"{name}: SRCC {results[name]['summary']['srcc']['median']:.4f}, worst kind "
+              f"{results[name]['summary']['worst_kind_spearman']['median']:.2f}, broken<p5 "
+              f"{results[name]['summary']['broken_below_p5']['median']:.2f} ({results[name]['seconds']}s)", flush=True)
+    from edgeiqa.runtime.cpu_class import detect
+
+    meta = {"recipe": RECIPE, "folds": args.folds, "eval_photos": args.eval_photos, "cpu": detect().model,
+            "date": time.strftime("%Y-%m-%d")}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({**meta, "results": results}, indent=1))
+    out.with_suffix(".md").write_text(f"Measured {meta['date']} on {meta['cpu']}; {args.folds}-fold CV on CLIVE, "
+                                      f"camera faults rendered from {args.eval_photos} test photos per fold.\n\n"
+                                      + markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
