@@ -11,6 +11,7 @@ from typing import Any
 
 from edgeiqa.runtime.cli_args import add_yuv_input_args
 from edgeiqa.runtime.errors import EdgeIQAError
+from edgeiqa.runtime.results_file import already_scored, ends_with_newline
 
 EXIT_OK, EXIT_NOTHING_RAN, EXIT_SOME_FAILED = 0, 1, 2
 
@@ -24,27 +25,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 0 <= i < n:
         raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N; got {text!r}")
     return i, n
-
-
-def already_scored(path: Path) -> set[str]:
-    """Paths an earlier (possibly killed) run wrote to this JSON-lines file; a torn last line is ignored."""
-    done: set[str] = set()
-    if not path.is_file():
-        return done
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            done.add(json.loads(line)["path"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return done
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        if fh.seek(0, 2) == 0:
-            return True
-        fh.seek(-1, 2)
-        return fh.read(1) == b"\n"
 
 
 class Progress:
@@ -86,8 +66,16 @@ def main_score(argv: list[str]) -> int:
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each batch size as a CUDA graph")
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the bundle's files")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--ray", action="store_true", help="score on a Ray cluster with Ray Data (pip install "
+                   "edgeiqa[ray]): one Scorer per actor; needs --out FILE.parquet|FILE.jsonl; resumes by path; "
+                   "PATHS may also be Parquet/CSV manifests with a `path` column")
+    p.add_argument("--ray-address", default=None, help="with --ray: the cluster (auto, ray://HOST:10001); "
+                   "default: a local Ray instance on this machine")
+    p.add_argument("--ray-actors", type=int, default=None, help="with --ray: scoring actors (default: one per CPU)")
     add_yuv_input_args(p, "one or more frames each")
     args = p.parse_args(argv)
+    if args.ray:
+        return _score_with_ray(p, args)
     if args.yuv and not args.size:
         p.error("--yuv needs --size WxH (a raw file does not say its frame size)")
     if args.batch < 1:
@@ -125,7 +113,7 @@ def main_score(argv: list[str]) -> int:
               f"MOS {scale['lo']:g}..{scale['hi']:g}, higher is better)")
     progress = Progress(len(files), enabled=not args.quiet and (out is not None or not sys.stdout.isatty()))
     sink = open(out, "a") if out is not None else None
-    if sink is not None and not _ends_with_newline(out):
+    if sink is not None and not ends_with_newline(out):
         sink.write("\n")  # a killed run's torn last line must not swallow the next record
     try:
         items, names = files, None
@@ -177,6 +165,29 @@ def raw_frames(files: list[str], fmt: str, size: tuple[int, int], matrix: str, r
             items.append(planes if native else yuv420_to_rgb(planes, fmt, matrix, rng))
             names.append(f"{f}#{k}")
     return items, names
+
+
+def _score_with_ray(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if not args.out:
+        p.error("--ray needs --out FILE.parquet or FILE.jsonl")
+    if args.yuv or args.shard != (0, 1):
+        p.error("--ray takes image files, folders and manifests (no --yuv, no --shard: Ray spreads the work)")
+    try:
+        from edgeiqa.runtime.ray_scoring import score_with_ray
+    except ImportError as err:
+        print(f"edgeiqa score: --ray needs Ray Data ({err}); pip install 'edgeiqa[ray]'", file=sys.stderr)
+        return EXIT_NOTHING_RAN
+    try:
+        counts = score_with_ray(args.paths, args.out, args.bundle, args.ray_address, args.ray_actors, args.batch,
+                                args.precision, args.threads, progress=not args.quiet)
+    except (EdgeIQAError, OSError, ValueError) as err:
+        print(f"edgeiqa score: {err}", file=sys.stderr)
+        return EXIT_NOTHING_RAN
+    print(f"{counts['scored']} scored, {counts['failed']} failed, {counts['skipped']} already in {args.out}",
+          file=sys.stderr)
+    if counts["scored"] == 0 and counts["skipped"] == 0:
+        return EXIT_NOTHING_RAN
+    return EXIT_SOME_FAILED if counts["failed"] else EXIT_OK
 
 
 def _plain_line(r: Any) -> str:
