@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "protocol": ("edgeiqa.train.protocol_cli", "train", "seeds x heads x datasets grid, one table"),
     "analyze": ("edgeiqa.train.analysis_cli", "train", "Grad-CAM, t-SNE and gate histograms (PNG)"),
     "export": ("edgeiqa.export.cli", "export", "fold the head, write ONNX / TensorRT bundle"),
+    "derive": ("edgeiqa.export.derive_cli", "derive", "a camera (NV12/I420 at a frame size) variant of a bundle"),
     "score": ("edgeiqa.runtime.cli", "cpu", "score images with a bundle (no torch)"),
     "bench": ("edgeiqa.runtime.bench_cli", "cpu", "latency / throughput of a bundle"),
     "info": ("edgeiqa.runtime.cli", "cpu", "print a bundle's manifest"),
@@ -27,7 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 # What each extra must make importable before a command of it can run.
-_REQUIRES = {"train": ("torch", "timm"), "export": ("torch", "timm", "onnx"), "cpu": ()}
+_REQUIRES = {"train": ("torch", "timm"), "export": ("torch", "timm", "onnx"), "derive": ("onnx", "onnxruntime"),
+             "cpu": ()}
 _HEAVY = {"torch", "timm", "transformers", "peft", "onnx", "onnxscript", "safetensors", "scipy",
           "skimage", "sklearn", "openpyxl", "tqdm", "matplotlib", "yaml"}
 

@@ -1,0 +1,355 @@
+"""`edgeiqa derive`: a camera variant of any bundle, without its checkpoint and without torch.
+
+An RGB bundle's graphs all start the same way: `frames` (uint8 NHWC at the model's size) feeds
+one Cast to float, and the Cast feeds the rest (export/onnx_export.cast_only_input guarantees
+it). Deriving replaces that Cast by a camera front end authored here in ONNX: raw NV12 / I420
+planes at the camera's frame size -> float -> the standard's YUV -> RGB coefficients -> the
+runtime's resize rule ("crop" or "squash") with Pillow's own antialiasing taps (one Gather and
+multiply-add per tap, per axis) -> float NHWC 0..255, wired to what the Cast fed. The same front
+end goes in front of every graph of the bundle, the int8 ones included, and stays float in all of
+them: it is composed after quantisation, so no calibrator ever sees it.
+
+This is the front end `edgeiqa export --input nv12` builds from PyTorch (export/yuv_input.py),
+written directly in ONNX so that an integrator with only a bundle can make it. The derived
+bundle's reference frames are the source bundle's, resized to the frame size and converted to
+YUV; its fp32 graph must score them within a tolerance of the source's RGB scores of the same
+pictures (recorded in the manifest as `derived_from.check`), or nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from edgeiqa.runtime.bundle import INPUT_NAME, MANIFEST, input_block, load_bundle, sha256_file
+from edgeiqa.runtime.errors import EdgeIQAError
+from edgeiqa.runtime.yuv import MATRICES, RANGES, YUV_FORMATS, rgb_to_yuv420, yuv_shape
+from PIL import Image
+
+PREFIX = "camera_front/"
+# R = Y + a V; G = Y - b U - c V; B = Y + d U  (Y in 0..1, U and V in -0.5..0.5), as export/yuv_input.py
+COEFFICIENTS = {"bt601": (1.402, 0.344136, 0.714136, 1.772), "bt709": (1.5748, 0.187324, 0.468124, 1.8556)}
+KERNELS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
+           "lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
+# A derived bundle's fp32 graph against the source's RGB scores of the same pictures, in MOS-range
+# fractions: the YUV 4:2:0 round trip drops chroma detail, so the scores move a little.
+DERIVE_TOLERANCE = 0.02
+
+
+class DeriveError(EdgeIQAError):
+    pass
+
+
+@dataclass(frozen=True)
+class CameraInput:
+    """What the derived graph takes: YUV 4:2:0 planes of one camera frame size."""
+
+    pixel_format: str  # nv12 | i420 | rgb (rgb: the same input, another batch: --static-batch)
+    frame_height: int = 0
+    frame_width: int = 0
+    matrix: str = "bt601"
+    yuv_range: str = "limited"
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.pixel_format == "rgb"
+
+    def validate(self) -> None:
+        if self.is_rgb:
+            if self.frame_height or self.frame_width:
+                raise DeriveError("--frame sets a camera's YUV frame size: it needs --input nv12 or i420")
+            return
+        if self.pixel_format not in YUV_FORMATS:
+            raise DeriveError(f"--input must be one of rgb, {', '.join(YUV_FORMATS)}, got {self.pixel_format!r}")
+        if not (self.frame_height and self.frame_width):
+            raise DeriveError("--input nv12|i420 needs --frame WxH (the camera's frame size)")
+        if self.matrix not in MATRICES or self.yuv_range not in RANGES:
+            raise DeriveError(f"--yuv-matrix must be one of {', '.join(MATRICES)} and --yuv-range one of "
+                              f"{', '.join(RANGES)}")
+        try:
+            yuv_shape(self.frame_height, self.frame_width)
+        except ValueError as err:
+            raise DeriveError(f"--frame: {err}") from err
+
+
+def resize_taps(n_in: int, n_out: int, start: float, end: float, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow's weights for resizing [start, end) of n_in samples to n_out: (index, weight), each [n_out, K].
+
+    Read off by resizing an identity image in float mode, so the graph resizes as Pillow does."""
+    eye = Image.fromarray(np.eye(n_in, dtype=np.float32), mode="F")
+    m = np.asarray(eye.resize((n_out, n_in), KERNELS[interpolation], box=(start, 0, end, n_in), reducing_gap=None))
+    k = max(1, int((m != 0).sum(axis=0).max()))
+    idx = np.zeros((n_out, k), np.int64)
+    w = np.zeros((n_out, k), np.float32)
+    for j in range(n_out):
+        nz = np.flatnonzero(m[:, j])
+        idx[j, :len(nz)], w[j, :len(nz)] = nz, m[nz, j]
+    return idx, w
+
+
+def source_box(frame_h: int, frame_w: int, height: int, width: int, rule: str) -> tuple[float, float, float, float]:
+    """The part of the frame the resize rule maps onto the model input (all of it, or the centred crop)."""
+    if rule == "squash":
+        return 0.0, 0.0, float(frame_w), float(frame_h)
+    scale = max(width / frame_w, height / frame_h)
+    cw, ch = width / scale, height / scale
+    x0, y0 = (frame_w - cw) / 2, (frame_h - ch) / 2
+    return x0, y0, x0 + cw, y0 + ch
+
+
+class _Front:
+    """Builds the front-end nodes and initialisers with prefixed names."""
+
+    def __init__(self) -> None:
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self._n = 0
+
+    def const(self, value: Any, dtype: Any = np.float32) -> str:
+        self._n += 1
+        name = f"{PREFIX}c{self._n}"
+        self.inits.append(self.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], out: str | None = None, **attrs: Any) -> str:
+        self._n += 1
+        out = out or f"{PREFIX}{op_type.lower()}{self._n}"
+        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=f"{PREFIX}{op_type}{self._n}", **attrs))
+        return out
+
+    def resample(self, x: str, idx: np.ndarray, w: np.ndarray, axis: int) -> str:
+        """One antialiased pass along `axis` of NHWC 0..255 values, clipped as Pillow clips."""
+        shape = [1, 1, 1, 1]
+        shape[axis] = idx.shape[0]
+        out = None
+        for k in range(idx.shape[1]):
+            g = self.op("Gather", [x, self.const(idx[:, k], np.int64)], axis=axis)
+            term = self.op("Mul", [g, self.const(w[:, k].reshape(shape))])
+            out = term if out is None else self.op("Add", [out, term])
+        return self.op("Clip", [out, self.const(0.0), self.const(255.0)])
+
+
+def front_end(cam: CameraInput, height: int, width: int, rule: str, interpolation: str, output: str,
+              output_type: int = 1) -> tuple[list[Any], list[Any]]:
+    """Nodes and initialisers: uint8 planes `frames` -> NHWC [N, height, width, 3] named `output`.
+
+    The front end computes in float32 whatever the graph; `output_type` (an ONNX TensorProto type:
+    16-bit for an fp16 graph) is what the replaced Cast produced, and the last node casts to it."""
+    f = _Front()
+    h, w = cam.frame_height, cam.frame_width
+    a, b, c, d = COEFFICIENTS[cam.matrix]
+    y_off, y_gain, c_gain = (16.0, 255.0 / 219.0, 255.0 / 224.0) if cam.yuv_range == "limited" else (0.0, 1.0, 1.0)
+    x = f.op("Cast", [INPUT_NAME], to=1)  # TensorRT: the uint8 input's only consumer is a Cast
+    y = f.op("Slice", [x, f.const([0], np.int64), f.const([h], np.int64), f.const([1], np.int64)])
+    y = f.op("Mul", [f.op("Sub", [y, f.const(y_off)]), f.const(y_gain)])  # [N, h, w]
+    chroma = f.op("Slice", [x, f.const([h], np.int64), f.const([h + h // 2], np.int64), f.const([1], np.int64)])
+    if cam.pixel_format == "nv12":
+        ch = f.op("Reshape", [chroma, f.const([-1, h // 2, w // 2, 2], np.int64)])
+        axis = 3
+    else:
+        ch = f.op("Reshape", [chroma, f.const([-1, 2, h // 2, w // 2], np.int64)])
+        axis = 1
+
+    def plane(i: int) -> str:  # one chroma plane, centred, each sample over its 2x2 block
+        p = f.op("Gather", [ch, f.const(i, np.int64)], axis=axis)  # [N, h/2, w/2]
+        p = f.op("Mul", [f.op("Sub", [p, f.const(128.0)]), f.const(c_gain)])
+        p = f.op("Reshape", [p, f.const([-1, h // 2, 1, w // 2, 1], np.int64)])
+        p = f.op("Expand", [p, f.const([1, 1, 2, 1, 2], np.int64)])
+        return f.op("Reshape", [p, f.const([-1, h, w], np.int64)])
+
+    u, v = plane(0), plane(1)
+    r = f.op("Add", [y, f.op("Mul", [v, f.const(a)])])
+    g = f.op("Sub", [f.op("Sub", [y, f.op("Mul", [u, f.const(b)])]), f.op("Mul", [v, f.const(c)])])
+    bl = f.op("Add", [y, f.op("Mul", [u, f.const(d)])])
+    rgb = f.op("Concat", [f.op("Unsqueeze", [t, f.const([3], np.int64)]) for t in (r, g, bl)], axis=3)
+    rgb = f.op("Clip", [rgb, f.const(0.0), f.const(255.0)])  # [N, h, w, 3]
+    if (h, w) != (height, width):
+        x0, y0, x1, y1 = source_box(h, w, height, width, rule)
+        rgb = f.resample(rgb, *resize_taps(w, width, x0, x1, interpolation), axis=2)
+        rgb = f.resample(rgb, *resize_taps(h, height, y0, y1, interpolation), axis=1)
+    if output_type == 1:
+        f.op("Identity", [rgb], out=output)
+    else:
+        f.op("Cast", [rgb], out=output, to=output_type)
+    return f.nodes, f.inits
+
+
+def derive_graph(src: Path, dst: Path, cam: CameraInput, inp: dict[str, Any], static_batch: int = 0) -> None:
+    """Compose the front end in front of one ONNX graph of the bundle."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(src), load_external_data=True)
+    graph = model.graph
+    if [i.name for i in graph.input] != [INPUT_NAME]:
+        raise DeriveError(f"{src.name}: expected one input {INPUT_NAME!r}, found {[i.name for i in graph.input]}")
+    casts = [n for n in graph.node if n.op_type == "Cast" and list(n.input) == [INPUT_NAME]]
+    readers = [n for n in graph.node if INPUT_NAME in n.input]
+    if len(casts) != 1 or len(readers) != 1:
+        raise DeriveError(f"{src.name}: its input feeds {len(readers)} nodes; expected one Cast (re-export the bundle "
+                          "with this edgeiqa)")
+    if cam.is_rgb:  # the same graph with a fixed batch
+        graph.input[0].type.tensor_type.shape.dim[0].dim_value = static_batch
+        ordered = topological_order(list(graph.node), {i.name for i in graph.initializer} | {INPUT_NAME})
+        del graph.node[:]
+        graph.node.extend(ordered)
+        del graph.value_info[:]
+        onnx.checker.check_model(model, full_check=False)
+        onnx.save(model, str(dst))
+        return
+    cast = casts[0]
+    to = next(a.i for a in cast.attribute if a.name == "to")
+    nodes, inits = front_end(cam, int(inp["height"]), int(inp["width"]), inp.get("resize", "crop"),
+                             inp.get("interpolation", "bicubic"), cast.output[0], to)
+    rest = [n for n in graph.node if n is not cast]
+    known = {i.name for i in graph.initializer} | {i.name for i in inits} | {INPUT_NAME}
+    ordered = topological_order(nodes + rest, known)
+    del graph.node[:]
+    graph.node.extend(ordered)
+    graph.initializer.extend(inits)
+    rows, cols = yuv_shape(cam.frame_height, cam.frame_width)
+    new_input = helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8,
+                                              [static_batch or "batch", rows, cols])
+    del graph.input[:]
+    graph.input.extend([new_input])
+    del graph.value_info[:]  # shapes inferred from the old input would be stale
+    onnx.checker.check_model(model, full_check=False)
+    onnx.save(model, str(dst))
+
+
+def topological_order(nodes: list[Any], known: set[str]) -> list[Any]:
+    """Nodes so that each comes after the producers of its inputs (ONNX requires it, and TensorRT's
+    parser reads in order); a source graph that was not sorted (fp16 conversion) comes out sorted."""
+    producers = {o: i for i, n in enumerate(nodes) for o in n.output}
+    order: list[int] = []
+    state = [0] * len(nodes)  # 0 new, 1 visiting, 2 placed
+    for start in range(len(nodes)):
+        stack = [(start, False)]
+        while stack:
+            i, expanded = stack.pop()
+            if expanded:
+                state[i] = 2
+                order.append(i)
+                continue
+            if state[i]:
+                continue
+            state[i] = 1
+            stack.append((i, True))
+            for name in nodes[i].input:
+                j = producers.get(name)
+                if name and name not in known and j is not None and state[j] == 0:
+                    stack.append((j, False))
+    return [nodes[i] for i in order]
+
+
+def _reference_for(source, cam: CameraInput) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(RGB frames at the camera's size, their YUV planes, names) from the source's reference frames."""
+    from edgeiqa.runtime.reference import load_reference
+
+    ref = load_reference(source)
+    if source.manifest["input"].get("pixel_format", "rgb") != "rgb":
+        raise DeriveError(f"{source.path} already takes {source.manifest['input']['pixel_format']}: derive from "
+                          "an RGB bundle")
+    if source.manifest["input"]["dtype"] != "uint8":
+        raise DeriveError(f"{source.path} takes float input (--float-input): derive from a uint8 RGB bundle")
+    if cam.is_rgb:
+        return ref.frames, ref.frames, ref.names
+    rgb = []
+    for frame in ref.frames:  # cover the camera frame, centred (the model's crop rule then maps it back)
+        img = Image.fromarray(frame)
+        scale = max(cam.frame_width / img.width, cam.frame_height / img.height)
+        big = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC)
+        x0, y0 = (big.width - cam.frame_width) // 2, (big.height - cam.frame_height) // 2
+        rgb.append(np.asarray(big.crop((x0, y0, x0 + cam.frame_width, y0 + cam.frame_height))))
+    rgb_frames = np.stack(rgb)
+    planes = np.stack([rgb_to_yuv420(f, cam.pixel_format, cam.matrix, cam.yuv_range) for f in rgb_frames])
+    return rgb_frames, planes, ref.names
+
+
+def derive_bundle(bundle: str | Path, out: str | Path, cam: CameraInput, static_batch: int = 0,
+                  force: bool = False) -> dict[str, Any]:
+    """Write a camera variant of `bundle` at `out`; returns its manifest."""
+    from edgeiqa.runtime import cpu_class
+    from edgeiqa.runtime.reference import write_reference
+    from edgeiqa.runtime.scorer import Scorer
+
+    cam.validate()
+    if static_batch < 0 or (cam.is_rgb and not static_batch):
+        raise DeriveError("--input rgb derives a fixed-batch variant: give --static-batch N >= 1"
+                          if cam.is_rgb else f"--static-batch must be >= 1, got {static_batch}")
+    source = load_bundle(bundle)  # every file's sha256 checked
+    out = Path(out)
+    if out.exists() and not force:
+        raise DeriveError(f"{out} exists; pass --force to replace it")
+    graphs = source.find("onnx")
+    if not graphs:
+        raise DeriveError(f"{source.path} has no ONNX graph to derive from")
+    rgb_frames, planes, names = _reference_for(source, cam)
+    inp = source.manifest["input"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        models, scores = [], {}
+        for entry in sorted(graphs, key=lambda e: e.precision != "fp32"):
+            derive_graph(source.file(entry), tmp / entry.file, cam, inp, static_batch)
+            info = {k: v for k, v in entry.info.items() if k not in ("data_file", "ops")}
+            info["derived"] = (f"batch fixed to {static_batch}" if cam.is_rgb else
+                               f"{cam.pixel_format} {cam.frame_width}x{cam.frame_height} front end composed in "
+                               "front of the source graph (float in every precision)")
+            models.append(info)
+        manifest = json.loads(json.dumps(source.manifest))
+        frame = None if cam.is_rgb else (cam.frame_height, cam.frame_width)
+        manifest["input"] = input_block(inp["height"], inp["width"], inp["mean"], inp["std"], inp.get("resize", "crop"),
+                                        inp.get("interpolation", "bicubic"), False, static_batch or "dynamic",
+                                        cam.pixel_format, frame, cam.matrix, cam.yuv_range)
+        manifest["models"] = models
+        manifest["files"] = {}
+        manifest.pop("reference", None)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        manifest["files"] = {m["file"]: sha256_file(tmp / m["file"]) for m in models}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        for entry in models:
+            with Scorer.load(tmp, backend="onnxruntime", device="cpu", precision=entry["precision"]) as scorer:
+                scores[entry["precision"]] = scorer.score_array(planes)
+        with Scorer.load(source.path, backend="onnxruntime", device="cpu", precision="fp32") as rgb:
+            rgb_scores = np.array([r.score for r in rgb.score(list(rgb_frames))])
+        scale = source.manifest["score"]["scale"]
+        span = float(scale["hi"]) - float(scale["lo"])
+        diff = np.abs(scores["fp32"] - rgb_scores) / span
+        check = {"vs": "the source's fp32 graph on the same pictures in RGB (the runtime's resize)",
+                 "max_abs_fraction_of_range": float(diff.max()), "mean_abs_fraction_of_range": float(diff.mean()),
+                 "tolerance": DERIVE_TOLERANCE, "n": int(len(diff))}
+        if diff.max() > DERIVE_TOLERANCE:
+            raise DeriveError(f"the derived fp32 graph scores the reference pictures up to {100 * diff.max():.1f}% of "
+                              f"the score range away from the RGB bundle (tolerance {100 * DERIVE_TOLERANCE:.0f}%)")
+        manifest["reference"] = write_reference(tmp, planes, names, scores, cpu_class.detect().to_dict())
+        manifest["derived_from"] = {"bundle": str(source.path), "manifest_sha256": sha256_file(source.path / MANIFEST),
+                                    "check": check}
+        manifest["notes"] = list(manifest.get("notes", [])) + [
+            "derived by `edgeiqa derive`: TensorRT engines are not carried over; build them with `edgeiqa engine`"]
+        _write_header(tmp, manifest)
+        manifest["files"] = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())
+                             if f.is_file() and f.name != MANIFEST}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_header(folder: Path, manifest: dict[str, Any]) -> None:
+    from edgeiqa.runtime.c_header import HEADER_FILE, c_header
+
+    (folder / HEADER_FILE).write_text(c_header(manifest))
