@@ -17,6 +17,14 @@ def positive_ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """'fp16, int8' -> ('fp16', 'int8'): the one comma-list parser of every command."""
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    return items
+
+
 def frame_size(text: str) -> tuple[int, int]:
     """'WxH' (as cameras name sizes: 1920x1080) -> (height, width)."""
     try:

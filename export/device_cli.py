@@ -1,11 +1,11 @@
-"""`edgeiqa derive BUNDLE --out B2 --input nv12 --frame 1920x1080`: a camera variant, no checkpoint, no torch."""
+"""`edgeiqa derive` (a camera variant of a bundle) and `edgeiqa engine` (TensorRT engines into it): no torch."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from edgeiqa.runtime.cli_args import frame_size
+from edgeiqa.runtime.cli_args import comma_list, frame_size, positive_ints
 
 
 def main_derive(argv: list[str]) -> int:
@@ -42,3 +42,35 @@ def main_derive(argv: list[str]) -> int:
           f"{100 * check['max_abs_fraction_of_range']:.2f}% of the score range of the RGB bundle "
           f"(tolerance {100 * check['tolerance']:.0f}%)")
     return 0
+
+
+def main_engine(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="edgeiqa engine", description="Build TensorRT engines into a bundle from its "
+                                "own graphs, on the target device. Each engine is accepted only if it scores the "
+                                "bundle's reference frames within its precision's tolerance (edgeiqa verify); a "
+                                "refused engine is deleted. Exit 0: all accepted; 1: some refused or failed; "
+                                "2: TensorRT or a GPU is missing.")
+    p.add_argument("bundle", help="a bundle folder (copy the installed default first: it is read-only package data)")
+    p.add_argument("--precision", type=comma_list, default=("fp16", "int8"), help="comma list of fp32,fp16,int8")
+    p.add_argument("--batch", type=positive_ints, default=None, metavar="MIN,OPT,MAX",
+                   help="the optimisation profile (default: 1,8,32 for RGB; for a camera bundle 1,1,N with N "
+                        "frames' float tensors under 256 MB; a fixed-batch bundle its batch)")
+    p.add_argument("--version-compatible", action="store_true", help="plans the lean runtime and later TensorRT "
+                   "versions can load (slower)")
+    args = p.parse_args(argv)
+    if args.batch is not None and (len(args.batch) != 3 or list(args.batch) != sorted(args.batch)):
+        p.error(f"--batch takes MIN,OPT,MAX with MIN <= OPT <= MAX, got {','.join(map(str, args.batch))}")
+    from edgeiqa.export.engine import build_engines
+    from edgeiqa.runtime.errors import BackendUnavailableError, EdgeIQAError
+
+    try:
+        outcomes = build_engines(args.bundle, tuple(args.precision), args.batch, args.version_compatible)
+    except BackendUnavailableError as err:
+        print(f"edgeiqa engine: {err}", file=sys.stderr)
+        return 2
+    except (EdgeIQAError, OSError, ValueError) as err:
+        print(f"edgeiqa engine: {err}", file=sys.stderr)
+        return 1
+    for o in outcomes:
+        print(f"{o.precision:<6} {o.file or '-':<48} {o.detail}")
+    return 0 if all(o.accepted for o in outcomes) else 1
