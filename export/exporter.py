@@ -318,7 +318,7 @@ def write_reduced_precisions(job: ExportJob) -> None:
         if precision == "fp16":
             quantize.to_fp16(job.fp32, dst)
         elif precision in INT8_FLAVOURS:
-            quantize.to_int8_qdq(job.fp32, dst, calib, INT8_FLAVOURS[precision])
+            quantize.to_int8_qdq(job.fp32, dst, calib, INT8_FLAVOURS[precision], opts.static_batch)
         else:
             quantize.to_int8_dynamic(job.fp32, dst)
         scores = job.run(dst)

@@ -55,8 +55,14 @@ def to_fp16(src: Path, dst: Path) -> None:
 class FrameReader:
     """ONNX Runtime's CalibrationDataReader protocol over uint8 NHWC calibration frames."""
 
-    def __init__(self, frames: np.ndarray, batch: int = 8) -> None:
-        self._batches: Iterator[np.ndarray] = iter([frames[i:i + batch] for i in range(0, len(frames), batch)])
+    def __init__(self, frames: np.ndarray, batch: int = 8, fixed: bool = False) -> None:
+        """fixed: the graph has a static batch, so every batch is exactly `batch` frames (the last one
+        filled up with copies of its last frame, which weigh in the statistics like any frame)."""
+        chunks = [frames[i:i + batch] for i in range(0, len(frames), batch)]
+        if fixed and chunks and len(chunks[-1]) < batch:
+            last = chunks[-1]
+            chunks[-1] = np.concatenate([last, np.repeat(last[-1:], batch - len(last), axis=0)])
+        self._batches: Iterator[np.ndarray] = iter(chunks)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._batches, None)
@@ -115,7 +121,8 @@ def bias_adds(path: Path) -> list[str]:
 FLAVOURS = ("tensorrt", "cpu", "cpu-avx2")
 
 
-def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "tensorrt") -> None:
+def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "tensorrt", static_batch: int = 0
+                ) -> None:
     """Static QDQ int8. flavour "tensorrt": symmetric int8 activations and weights (zero points 0),
     per-channel weights, float biases, folded head in float: what TensorRT's explicit quantisation
     parses. flavour "cpu": uint8 activations, int8 weights (U8S8), ONNX Runtime's fast x86 path.
@@ -153,7 +160,8 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
     if symmetric:
         extra["OpTypesToExcludeOutputQuantization"] = QUANTIZED_OPS
     try:
-        quantize_static(str(prepared), str(dst), FrameReader(calib_frames), quant_format=QuantFormat.QDQ,
+        quantize_static(str(prepared), str(dst), FrameReader(calib_frames, static_batch or 8, bool(static_batch)),
+                        quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=ops,
                         reduce_range=AVX2_REDUCE_RANGE and flavour == "cpu-avx2",

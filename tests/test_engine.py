@@ -91,3 +91,22 @@ def test_engines_are_built_verified_and_hashed_into_a_copy_of_the_default(tmp_pa
     with Scorer.load(copy, backend="tensorrt", precision="fp16") as s:
         frames = np.random.default_rng(0).integers(0, 256, (3, *s.item_shape), dtype=np.uint8)
         assert s.score_array(frames).shape == (3,)
+
+
+def test_a_cuda_python_newer_than_the_driver_gets_a_clear_message():
+    from edgeiqa.runtime.backends.cuda_utils import driver_mismatch
+
+    message = driver_mismatch(12060, 13)  # JetPack 6's CUDA 12.6 driver, cuda-python 13
+    assert "CUDA 12.6" in message and "edgeiqa[trt]" in message
+    assert driver_mismatch(12060, 12) is None and driver_mismatch(13000, 13) is None
+    assert driver_mismatch(12060, None) is None
+
+
+def test_trt_extras_pin_pairs_that_work():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any("cuda-python>=12.6,<13" in d for d in extras["trt"])
+    assert any(d.startswith("tensorrt-cu12") and "<" in d for d in extras["trt"])
+    assert any("cuda-python>=13,<14" in d for d in extras["trt-cu13"])

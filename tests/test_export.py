@@ -292,6 +292,17 @@ def test_static_batch_export_has_a_fixed_shape_and_the_scorer_pads(trained, tmp_
     assert one[0].ok and [r.score for r in six] == pytest.approx([one[0].score] * 6, abs=1e-4)
 
 
+@pytest.mark.parametrize("n", [1, 3])
+def test_static_batch_int8_calibrates_for_any_batch(trained, tmp_path, n):
+    """Calibration feeds a fixed-batch graph batches of exactly N (it fed 8 whatever N was)."""
+    from edgeiqa.export.exporter import ExportOptions, export_bundle
+
+    res = export_bundle(trained[1], tmp_path / f"static{n}", ExportOptions(static_batch=n,
+                                                                           precisions=("fp32", "int8", "int8-cpu")))
+    assert res.manifest["input"]["batch"] == n
+    assert {m["precision"] for m in res.manifest["models"]} == {"fp32", "int8", "int8-cpu"}
+
+
 def test_export_uses_the_checkpoints_recorded_preprocessing(trained, tmp_path):
     """A timm upgrade that changed the backbone's default mean/std must not change the bundle."""
     from edgeiqa.export.exporter import ExportOptions, export_bundle

@@ -36,9 +36,43 @@ def cuda_call(result: Any) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
+def bindings_major() -> int | None:
+    """Major version of the installed cuda-python bindings (12 or 13), or None when unknown."""
+    try:
+        from importlib.metadata import version
+
+        for dist in ("cuda-bindings", "cuda-python"):
+            try:
+                return int(version(dist).split(".")[0])
+            except Exception:  # noqa: BLE001 - not installed under this name
+                continue
+    except ImportError:
+        pass
+    return None
+
+
+def driver_mismatch(driver_version: int, bindings: int | None) -> str | None:
+    """A message when cuda-python's major is newer than the CUDA the driver supports, else None.
+
+    cudaDriverGetVersion gives 1000 * major + 10 * minor (12060 = CUDA 12.6, JetPack 6)."""
+    major, minor = driver_version // 1000, (driver_version % 1000) // 10
+    if bindings is None or bindings <= major:
+        return None
+    return (f"cuda-python {bindings}.x needs a CUDA {bindings} driver, and this driver supports CUDA {major}.{minor}: "
+            f"install the matching pair, pip install 'edgeiqa[trt]' (TensorRT 10 + cuda-python 12, CUDA 12 drivers and "
+            f"JetPack 6) or 'edgeiqa[trt-cu13]' (CUDA 13 drivers)")
+
+
 def device_properties(device: int = 0) -> dict[str, Any]:
     cudart = _cudart()
-    count = cuda_call(cudart.cudaGetDeviceCount())
+    try:
+        count = cuda_call(cudart.cudaGetDeviceCount())
+    except RuntimeError as err:
+        try:
+            message = driver_mismatch(int(cuda_call(cudart.cudaDriverGetVersion())), bindings_major())
+        except RuntimeError:
+            message = None
+        raise BackendUnavailableError(message or f"no usable CUDA device ({err})") from err
     if count < 1 or device >= count:
         raise BackendUnavailableError(f"no CUDA device {device} (found {count})")
     props = cuda_call(cudart.cudaGetDeviceProperties(device))
@@ -52,6 +86,17 @@ class Stream:
     def __init__(self) -> None:
         self.cudart = _cudart()
         self.handle = cuda_call(self.cudart.cudaStreamCreate())
+
+    @property
+    def ptr(self) -> int:
+        """The stream as the integer TensorRT's execute_async_v3 takes. cuda-bindings 13 deprecates
+        int(stream); its utils.get_cuda_native_handle is the documented way."""
+        try:
+            from cuda.bindings.utils import get_cuda_native_handle
+
+            return int(get_cuda_native_handle(self.handle))
+        except ImportError:
+            return int(self.handle)
 
     def synchronize(self) -> None:
         cuda_call(self.cudart.cudaStreamSynchronize(self.handle))

@@ -24,7 +24,9 @@ def import_tensorrt() -> Any:
             import tensorrt_lean as trt
         except ImportError as err:
             raise BackendUnavailableError("TensorRT is not installed: pip install 'edgeiqa[trt]' (on Jetson use "
-                                          "JetPack's python with --system-site-packages)") from err
+                                          "JetPack's python with --system-site-packages); with only the lean "
+                                          "runtime (tensorrt_lean), build the engines with `edgeiqa engine "
+                                          "--version-compatible` or `edgeiqa export --trt-version-compatible`") from err
     return trt
 
 
@@ -79,13 +81,14 @@ class TensorRTBackend:
         from edgeiqa.runtime.backends.cuda_utils import _cudart
 
         cudart = _cudart()
-        # Jetson: CPU and GPU share DRAM, so pinned host memory mapped into the GPU saves the copies.
-        # cudaDeviceMapHost must be set before any context exists (the runtime, the engine and the
-        # buffers below all create or use one), and the device chosen before any of them as well.
+        # The device first: cudaSetDeviceFlags records its flags for the CURRENT device, so set
+        # before it they would land on device 0 whatever `device` is (cuda:1 on a multi-GPU box).
+        # Jetson: CPU and GPU share DRAM, so pinned host memory mapped into the GPU saves the copies;
+        # the flag goes in before the runtime, the engine and the buffers below use the context.
+        cuda_call(cudart.cudaSetDevice(device))
         self.mapped = bool(props["integrated"] and props["can_map_host_memory"])
         if self.mapped:
             cuda_call(cudart.cudaSetDeviceFlags(cudart.cudaDeviceMapHost))
-        cuda_call(cudart.cudaSetDevice(device))
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         if hasattr(self.runtime, "engine_host_code_allowed"):
@@ -135,7 +138,7 @@ class TensorRTBackend:
             if graph is not None:
                 cuda_call(self.stream.cudart.cudaGraphLaunch(graph, self.stream.handle))
                 return
-        if not self.context.execute_async_v3(self.stream.handle):
+        if not self.context.execute_async_v3(self.stream.ptr):
             raise RuntimeError("TensorRT execute_async_v3 failed")
 
     def _capture(self, n: int) -> Any:
@@ -145,14 +148,16 @@ class TensorRTBackend:
         falls back to plain execute_async_v3 with a warning: TENSORRT.md's prescribed recovery.
         """
         cudart = self.stream.cudart
-        if not self.context.execute_async_v3(self.stream.handle):
+        if not self.context.execute_async_v3(self.stream.ptr):
             raise RuntimeError("TensorRT execute_async_v3 failed")
         self.stream.synchronize()
         graph = None
         try:
+            # Thread-local capture: a global-mode capture would fail CUDA calls that other threads of
+            # a multi-camera process make meanwhile.
             cuda_call(cudart.cudaStreamBeginCapture(self.stream.handle,
-                                                    cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal))
-            ok = self.context.execute_async_v3(self.stream.handle)
+                                                    cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
+            ok = self.context.execute_async_v3(self.stream.ptr)
             graph = cuda_call(cudart.cudaStreamEndCapture(self.stream.handle))
             if not ok:
                 raise RuntimeError("execute_async_v3 returned False during capture")
