@@ -138,7 +138,7 @@ class BenchConfig:
 
 def bench_scorer(scorer: Any, cfg: BenchConfig, jpegs: list[Path]) -> list[BenchRow]:
     rows = []
-    shape = (scorer.height, scorer.width, 3)
+    shape = scorer.item_shape  # RGB frames at the model size, or a camera bundle's YUV planes
     be = scorer.backend
     for b in cfg.batches:
         row = BenchRow(be.name, be.precision, b, "model", details=be.describe())

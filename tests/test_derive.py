@@ -118,3 +118,17 @@ def test_derive_refuses_a_yuv_bundle_and_an_existing_folder(bundle, tmp_path, ca
     assert "--force" in capsys.readouterr().err
     assert main(["derive", str(first), "--out", str(tmp_path / "again"), "--input", "i420", "--frame", "64x48"]) == 1
     assert "RGB bundle" in capsys.readouterr().err
+
+
+def test_bench_times_a_camera_bundle(bundle, tmp_path):
+    """bench feeds a camera bundle its own YUV planes (it built RGB frames before)."""
+    from edgeiqa.export.derive import CameraInput, derive_bundle
+    from edgeiqa.runtime import Scorer
+    from edgeiqa.runtime.bench import BenchConfig, bench_scorer
+
+    out = tmp_path / "cam"
+    derive_bundle(bundle, out, CameraInput("nv12", 48, 64))
+    with Scorer.load(out, precision="fp32") as scorer:
+        rows = bench_scorer(scorer, BenchConfig(batches=(1, 2), warmup=1, iters=2, min_seconds=0.0,
+                                                end_to_end=False), [])
+    assert [r.batch for r in rows] == [1, 2] and all(r.error is None and r.throughput > 0 for r in rows)
