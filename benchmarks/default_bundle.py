@@ -4,13 +4,15 @@
    the checkpoint of each fold is chosen on an inner validation split, never on its test fold.
 2. Every fold's checkpoint is exported (fp32, int8, int8-cpu, int8-cpu-avx2, int8-dynamic) and its test fold
    scored through the runtime (ONNX Runtime, no torch): the SRCC of each *exported* precision.
-3. Shipped: fp32 (the reference every other graph is checked against on the user's machine, and
-   what a GPU builds fp16 engines from) and the int8 flavours (int8-cpu for x86 with VNNI/AMX and
+3. Shipped: fp32 (the reference every other graph is checked against on the user's machine), fp16
+   (what a GPU builds its engines from: edgeiqa engine) and the int8 flavours (int8-cpu for x86 with VNNI/AMX and
    ARM64, int8-cpu-avx2 for x86 without VNNI, int8 for TensorRT) whose median CV SRCC is within
    0.01 of fp32's.
 4. The final model is trained on every photo for the median number of epochs the folds chose
    on validation, exported with that precision, and its manifest's `trained_on` records the
-   dataset, its licence notice and the cross-validated numbers.
+   dataset, its licence notice and the cross-validated numbers (and the camera-fault CV of
+   benchmarks/camera_faults_cv.py). Its `score` block carries the rating scale's categories and
+   the percentiles of the out-of-fold scores (runtime/thresholds.py).
 
     python benchmarks/default_bundle.py --data-root ../shared/datasets/clive-train \
         --out engines/edgeiqa-default --work runs/default-bundle
@@ -32,14 +34,22 @@ import numpy as np
 
 # The default recipe (README, "The default model"): frozen ImageNet EfficientNet-Lite0, stage
 # statistics at 512 px (centre crop), the paper's gated head.
+# Camera faults in training (train/fault_training.py): two fault kinds per photo at two levels each;
+# benchmarks/camera_faults_cv.py measures the recipe with and without them.
 RECIPE = dict(backbone="efficientnet-lite0", pretrained="true", regime="frozen", head="gated", hidden=512,
-              epochs=30, batch_size=16, lr=1e-4, seed=8)
-PRECISIONS = ("fp32", "int8-cpu", "int8-cpu-avx2", "int8", "int8-dynamic")
+              epochs=30, batch_size=16, lr=1e-4, seed=8, camera_faults=2)
+PRECISIONS = ("fp32", "fp16", "int8-cpu", "int8-cpu-avx2", "int8", "int8-dynamic")
+# CLIVE's raters moved a slider over a 0-100 scale marked bad | poor | fair | good | excellent at equal
+# intervals: the category boundaries (runtime/thresholds.py).
+CLIVE_CATEGORIES = (20.0, 40.0, 60.0, 80.0)
 SHIP_CANDIDATES = ("int8-cpu", "int8-cpu-avx2", "int8")  # each must keep the median CV SRCC within 0.01 of fp32
 TOLERANCE = 0.01
 
 
-def _fold_scores(checkpoint: Path, bundle: Path, precisions: tuple[str, ...]) -> dict[str, dict[str, float]]:
+def _fold_scores(checkpoint: Path, bundle: Path, precisions: tuple[str, ...], oof: dict[str, float] | None = None
+                 ) -> dict[str, dict[str, float]]:
+    """Each precision's metrics on the fold's test photos; `oof` collects the fp32 scores by path
+    (out of fold: each photo scored by the one model that never saw it)."""
     from edgeiqa.export.exporter import ExportOptions, export_bundle
     from edgeiqa.runtime import Scorer
     from edgeiqa.train.data.registry import load_dataset
@@ -60,6 +70,8 @@ def _fold_scores(checkpoint: Path, bundle: Path, precisions: tuple[str, ...]) ->
             raise RuntimeError(f"{len(bad)} test photos failed to score, e.g. {bad[0].error}")
         out[precision] = {k: v for k, v in iqa_metrics(np.array([r.score for r in results]), mos).items()
                           if k in ("srcc", "plcc", "n")}
+        if precision == "fp32" and oof is not None:
+            oof.update({r.source: float(r.score) for r in results})
     return out
 
 
@@ -81,6 +93,8 @@ def main() -> None:
     p.add_argument("--work", default="runs/default-bundle")
     p.add_argument("--out", default="engines/edgeiqa-default")
     p.add_argument("--backbone", default=RECIPE["backbone"], help="the same recipe on a sibling (lite1, lite2)")
+    p.add_argument("--faults-cv", default="benchmarks/results/camera_faults_cv.json",
+                   help="the camera-fault CV (benchmarks/camera_faults_cv.py) quoted in the model card")
     p.add_argument("--cv-only", action="store_true", help="measure the recipe (steps 1-2) without making a bundle")
     p.add_argument("--reuse", action="store_true",
                    help="reuse the fold and final checkpoints an earlier run left in --work (training is seeded and "
@@ -107,13 +121,14 @@ def main() -> None:
     else:
         runs = run_protocol(base, {"csv": str(root)}, [base.head], [base.seed], work / "cv", folds=args.folds)
     per_fold = []
+    oof: dict[str, float] = {}
     for r in runs:
         ckpt = work / "cv" / "runs" / f"csv_{base.head}_s{base.seed}_fold{r.fold}"
-        per_fold.append(_fold_scores(ckpt, work / "cv" / "bundles" / f"fold{r.fold}", PRECISIONS))
+        per_fold.append(_fold_scores(ckpt, work / "cv" / "bundles" / f"fold{r.fold}", PRECISIONS, oof))
         print(f"fold {r.fold}: " + ", ".join(f"{k} {v['srcc']:.4f}" for k, v in per_fold[-1].items()), flush=True)
     cv = {prec: _summary(per_fold, prec) for prec in PRECISIONS}
     ship = tuple(x for x in SHIP_CANDIDATES if cv["fp32"]["srcc_median"] - cv[x]["srcc_median"] <= TOLERANCE)
-    ship = ("fp32",) + ship
+    ship = ("fp32", "fp16") + ship  # fp16: what a GPU builds its engines from (edgeiqa engine)
     epochs = int(statistics.median(r.best_epoch + 1 for r in runs))
     if args.cv_only:
         (work / "cv_by_precision.json").write_text(json.dumps({"recipe": recipe, "folds": args.folds,
@@ -144,8 +159,21 @@ def main() -> None:
                                  "checkpoint per fold chosen on an inner 10% validation split",
                                  "by_precision": cv, "shipped": list(ship), "tolerance_srcc": TOLERANCE},
             "note": "numbers are cross-validated on these photos; no number here was chosen on a test fold"}
+    from edgeiqa.runtime.thresholds import percentile_values
+
+    faults_cv = Path(args.faults_cv)
+    if faults_cv.is_file():
+        measured = json.loads(faults_cv.read_text())
+        variant = next((v for v in measured["results"].values()
+                        if v["overrides"].get("camera_faults") == recipe.get("camera_faults")), None)
+        if variant is not None:
+            card["camera_faults_cross_validation"] = {"source": str(faults_cv), "summary": variant["summary"],
+                                                      "cpu": measured.get("cpu"), "date": measured.get("date")}
+    percentiles = percentile_values(np.array(list(oof.values())), f"out-of-fold fp32 scores of the {len(oof)} rated "
+                                    f"photos ({args.folds}-fold CV: each scored by the model that never saw it)")
     export_bundle(final_dir, Path(args.out), ExportOptions(precisions=PRECISIONS, ship=ship, force=True,
-                                                           model_card=card))
+                                                           model_card=card, categories=CLIVE_CATEGORIES,
+                                                           score_percentiles=percentiles))
     # The folder is also the package edgeiqa.default_model of the wheel (runtime/default_model.py).
     (Path(args.out) / "__init__.py").write_text('"""The default model as package data: see runtime/default_model.py '
                                                 '(this file is not part of the bundle)."""\n')
