@@ -34,7 +34,7 @@ class BenchRow:
     p99_ms: float = float("nan")
     mean_ms: float = float("nan")
     iterations: int = 0
-    device_p50_ms: float | None = None  # the backend's own device timer (CUDA events), where it has one
+    device_p50_ms: float | None = None  # kernel time (CUDA events after the input copy, before the copy back)
     peak_rss_mb: float = float("nan")  # peak resident memory of the process that ran only this backend
     ratio_to_eager: float | None = None
     error: str | None = None
@@ -44,13 +44,20 @@ class BenchRow:
         return asdict(self)
 
 
+# A percentile is reported only from enough samples to have one: p90 needs 10 (the largest of 10 is
+# the 90th), p99 needs 100; below that the field is NaN ("not measured"), never the maximum of 5.
+MIN_SAMPLES = {"p50_ms": 1, "p90_ms": 10, "p99_ms": 100}
+
+
 def percentiles(samples_s: list[float]) -> dict[str, float]:
-    """p50/p90/p99 and mean in milliseconds (linear interpolation between order statistics)."""
+    """p50/p90/p99 and mean in milliseconds (linear interpolation between order statistics);
+    a tail percentile without the samples to support it is NaN."""
     if not samples_s:
         return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "mean_ms": float("nan")}
     ms = np.asarray(samples_s, np.float64) * 1e3
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "mean_ms": float(ms.mean())}
+    out = {k: float(np.percentile(ms, int(k[1:3]))) if len(ms) >= MIN_SAMPLES[k] else float("nan")
+           for k in MIN_SAMPLES}
+    return {**out, "mean_ms": float(ms.mean())}
 
 
 def peak_rss_mb() -> float:

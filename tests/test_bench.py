@@ -20,6 +20,13 @@ def test_percentiles_match_numpy_and_are_in_ms():
     assert percentiles([0.002, 0.004])["p50_ms"] == pytest.approx(3.0)
 
 
+def test_no_tail_percentile_from_too_few_samples():
+    five = percentiles([0.01, 0.02, 0.03, 0.04, 0.05])
+    assert five["p50_ms"] == pytest.approx(30.0) and np.isnan(five["p90_ms"]) and np.isnan(five["p99_ms"])
+    twenty = percentiles([0.001 * i for i in range(1, 21)])
+    assert not np.isnan(twenty["p90_ms"]) and np.isnan(twenty["p99_ms"])
+
+
 def test_ratios_are_relative_to_eager_fp32_at_the_same_batch_and_mode():
     rows = [BenchRow("torch-eager", "fp32", 8, "model", throughput=100.0),
             BenchRow("onnxruntime", "fp32", 8, "model", throughput=150.0),

@@ -114,9 +114,9 @@ def test_c_refuses_bad_input_and_leaks_nothing(bundle, nv12_bundle, tmp_path):
     assert len(done.stdout.splitlines()) == 8
 
 
-def test_the_readme_quotes_the_program():
+def test_the_firmware_guide_quotes_the_program():
     """The firmware guide's C calls are the program's own lines, not a paraphrase."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "camera.md").read_text()
     block = readme.split("The calls, as the program makes them")[1].split("```c\n")[1].split("```")[0]
     source = " ".join((ROOT / "examples" / "c" / "edgeiqa_score.c").read_text().split())
     for line in block.strip().splitlines():

@@ -202,16 +202,16 @@ def test_select_cli_streams_a_raw_yuv_video(camera_bundles, photo, tmp_path):
     assert [e["window"][0].rsplit("#", 1)[1] for e in events] == ["0", "2"]
 
 
-def _readme_python(section: str) -> list[str]:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def _guide_python(section: str) -> list[str]:
+    """The ```python blocks of docs/camera.md from `section` on."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "camera.md").read_text()
     part = text[text.index(section):]
-    part = part[:part.index("\n## ", 1)]
     return [block.split("```", 1)[0] for block in part.split("```python\n")[1:]]
 
 
 def test_the_integration_guides_python_runs(camera_bundles, photo, tmp_path, monkeypatch):
     _, nv12_b, _ = camera_bundles
-    blocks = _readme_python("## Camera integration")
+    blocks = _guide_python("## Camera integration")
     assert len(blocks) == 2
     base = load_frame(photo, *FRAME, rule="crop")
     planes = np.stack([rgb_to_yuv420(base), rgb_to_yuv420(np.ascontiguousarray(base[::-1]))] * 3)
@@ -222,4 +222,4 @@ def test_the_integration_guides_python_runs(camera_bundles, photo, tmp_path, mon
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{__import__('os').environ.get('PATH', '')}")
     env = {"BUNDLE": nv12_b, "FRAMES": list(planes), "RAW_FRAMES": raw, "DEVICE_SCORES": tmp_path / "device.txt"}
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), dict(env))  # noqa: S102 - the guide's own code
+        exec(compile(block, "docs/camera.md", "exec"), dict(env))  # noqa: S102 - the guide's own code

@@ -82,3 +82,37 @@ def test_select_cli_ranks_a_burst_on_disk(tmp_path):
     ranked = [json.loads(x) for x in res.stdout.splitlines()]
     assert res.returncode == 2 and "frame9.jpg" in res.stderr  # the unreadable frame is reported, not ranked
     assert [r["rank"] for r in ranked] == [1, 2, 3] and ranked[0]["path"].endswith("frame2.jpg")
+
+
+def test_default_bundle_reports_attributes_categories_and_percentiles(scorer):
+    manifest = scorer.bundle.manifest
+    names = manifest["output"]["attributes"]["names"]
+    assert any("blur" in n or "sharp" in n for n in names) and "exposure" in names and "broken" in names
+    assert manifest["score"]["categories"]["names"] == ["bad", "poor", "fair", "good", "excellent"]
+    assert len(manifest["score"]["percentiles"]["values"]) == 101
+    (r,) = scorer.score([np.asarray(Image.open(_skimage_photo("coffee")))])
+    assert r.category in manifest["score"]["categories"]["names"] and 0 <= r.percentile <= 100
+    assert set(r.attributes) == set(names)
+
+
+def _skimage_photo(name: str) -> Path:
+    import tempfile
+
+    import skimage.data
+
+    path = Path(tempfile.mkdtemp()) / f"{name}.png"
+    Image.fromarray(np.asarray(getattr(skimage.data, name)())[..., :3]).save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["flat", "zero_yuv_green", "sensor_noise", "lens_cap", "torn_readout",
+                                  "partial_readout", "saturated"])
+def test_broken_frames_score_below_the_5th_percentile_of_rated_photos(scorer, kind):
+    """A camera's broken frames (rendered from a photo no training saw) land under the bottom 5%."""
+    from edgeiqa.train.data.camera_faults import render
+
+    photo = np.asarray(Image.open(_skimage_photo("astronaut")))
+    frame, _ = render(photo, f"broken:{kind}", 0, np.random.default_rng(3))
+    (r,) = scorer.score([frame])
+    p5 = scorer.bundle.manifest["score"]["percentiles"]["values"][5]
+    assert r.score < p5, (kind, r.score, p5)
