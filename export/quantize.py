@@ -86,11 +86,24 @@ def pixel_convs(path: Path) -> list[str]:
     int8-cpu-avx2 flavour they stay float, since 7-bit weights there cost the most accuracy (the
     folded normalisation makes the stem's weights large); the stem is a few percent of the
     model's arithmetic."""
+    return _walk_to_stem(path)[0]
+
+
+def front_nodes(path: Path) -> list[str]:
+    """Every node between the graph input and the stem Conv(s): the cast, the normalisation and a
+    camera bundle's YUV front end (colour conversion, resize). No int8 flavour quantises them: the
+    front end stays float in every precision, as a derived bundle's does (export/derive.py)."""
+    return _walk_to_stem(path)[1]
+
+
+def _walk_to_stem(path: Path) -> tuple[list[str], list[str]]:
+    """(stem Conv names, names of the nodes before them), naming unnamed nodes (nodes_to_exclude
+    goes by name)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     graph = model.graph
-    frontier, seen, found = [graph.input[0].name], set(), []
+    frontier, seen, found, before = [graph.input[0].name], set(), [], []
     while frontier:
         name = frontier.pop()
         for i, node in enumerate(graph.node):
@@ -99,12 +112,14 @@ def pixel_convs(path: Path) -> list[str]:
                 if node.op_type == "Conv":
                     found.append(node)
                 else:
+                    before.append(node)
                     frontier.extend(node.output)
-    if any(not n.name for n in found):  # nodes_to_exclude goes by name: name the unnamed
-        for k, node in enumerate(n for n in found if not n.name):
-            node.name = f"edgeiqa_pixel_conv_{k}"
+    unnamed = [n for n in found + before if not n.name]
+    for k, node in enumerate(unnamed):
+        node.name = f"edgeiqa_front_{k}"
+    if unnamed:
         onnx.save(model, str(path))
-    return [n.name for n in found]
+    return [n.name for n in found], [n.name for n in before]
 
 
 def bias_adds(path: Path) -> list[str]:
@@ -165,12 +180,17 @@ def to_int8_qdq(src: Path, dst: Path, calib_frames: np.ndarray, flavour: str = "
                         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=ops,
                         reduce_range=AVX2_REDUCE_RANGE and flavour == "cpu-avx2",
-                        nodes_to_exclude=head_nodes(prepared) + ([] if symmetric else bias_adds(prepared))
+                        nodes_to_exclude=head_nodes(prepared) + front_nodes(prepared)
+                        + ([] if symmetric else bias_adds(prepared))
                         + (pixel_convs(prepared) if flavour == "cpu-avx2" else []),
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options=extra)
         if folded.folded:
             recentre_quantized_bias(dst, folded)
+        if symmetric:  # TensorRT flavour: residual Adds and stage statistics read float (onnx_graph.py)
+            from edgeiqa.export.onnx_graph import float_inputs_except
+
+            float_inputs_except(dst, tuple(QUANTIZED_OPS))
     finally:
         if prepared != src:
             prepared.unlink(missing_ok=True)

@@ -223,3 +223,26 @@ def test_the_integration_guides_python_runs(camera_bundles, photo, tmp_path, mon
     env = {"BUNDLE": nv12_b, "FRAMES": list(planes), "RAW_FRAMES": raw, "DEVICE_SCORES": tmp_path / "device.txt"}
     for block in blocks:
         exec(compile(block, "docs/camera.md", "exec"), dict(env))  # noqa: S102 - the guide's own code
+
+
+def test_no_int8_flavour_quantises_the_camera_front_end_or_the_residual_stream(trained, tmp_path):
+    """Graph walk: nothing between the input and the stem Conv reads a quantised activation, in
+    either int8 flavour; in the TensorRT flavour only Conv/MatMul/Gemm read one (the residual Adds
+    and the stage statistics read float)."""
+    import onnx
+    from edgeiqa.export.onnx_graph import activation_dq, producers
+    from edgeiqa.export.quantize import front_nodes
+
+    out = export_bundle(trained[1], tmp_path / "nv12", ExportOptions(precisions=("fp32", "int8", "int8-cpu"),
+                                                                      pixel_format="nv12", frame=FRAME)).bundle
+    for name in ("model.int8.onnx", "model.int8-cpu.onnx"):
+        graph = onnx.load(str(out / name)).graph
+        made_by = producers(graph)
+        qdq = {n.name for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")}
+        front = set(front_nodes(out / name)) - qdq  # walked in this graph itself, up to its stem Conv
+        assert len(front) > 10, name  # the colour conversion and the resize, not only the Cast
+        reads_int8 = {n.name: n.op_type for n in graph.node
+                      if any(i in made_by and activation_dq(made_by[i], made_by) for i in n.input)}
+        assert not front & set(reads_int8), (name, front & set(reads_int8))
+        if name == "model.int8.onnx":
+            assert set(reads_int8.values()) <= {"Conv", "MatMul", "Gemm"}, set(reads_int8.values())
