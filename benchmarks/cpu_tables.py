@@ -1,4 +1,4 @@
-"""Regenerate the CPU tables of benchmarks/README.md.
+"""Regenerate the CPU tables of docs/benchmarks.md.
 
     python benchmarks/cpu_tables.py --aliases resnet50,siglip2-b16-224,siglip2-so400m-512 --out benchmarks/results
 

@@ -1,6 +1,6 @@
 """The edge models' speed next to their accuracy, and how close each is to this machine's limit.
 
-One script, one run, every number side by side (benchmarks/README.md, "Lite bundles", is
+One script, one run, every number side by side (docs/benchmarks.md, "Lite bundles", is
 regenerated from its output):
 
 1. Machine limits, measured first: fp32 GEMM peak and memory bandwidth (1 and 2 threads).

@@ -1,4 +1,4 @@
-"""benchmarks/results/lite_bench.json -> the tables and plots of benchmarks/README.md ("Lite bundles").
+"""benchmarks/results/lite_bench.json -> the tables and plots of docs/benchmarks.md ("Lite bundles").
 
     python benchmarks/lite_report.py            # re-render without re-measuring
 """
@@ -212,7 +212,7 @@ def write_report(result: dict[str, Any], results_dir: Path) -> None:
         plot_cost(result["cost_growth"], results_dir / "cost_growth.png")
     text = render(result)
     (results_dir / "lite_bench.md").write_text(text + "\n")
-    readme = HERE / "README.md"
+    readme = HERE.parent / "docs" / "benchmarks.md"
     body = readme.read_text()
     if START in body and END in body:
         body = body[:body.index(START) + len(START)] + "\n" + text + "\n" + body[body.index(END):]

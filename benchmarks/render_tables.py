@@ -1,4 +1,4 @@
-"""Render benchmarks/results/cpu_*.json as the markdown tables of benchmarks/README.md."""
+"""Render benchmarks/results/cpu_*.json as the markdown tables of docs/benchmarks.md."""
 
 from __future__ import annotations
 
