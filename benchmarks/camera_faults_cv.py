@@ -1,6 +1,6 @@
 """Cross-validate the default recipe with and without camera faults in training.
 
-For every fold (the same seeded folds as benchmarks/default_bundle.py): train on the fold's
+For every fold (the same seeded folds as release/default_model_recipe.py): train on the fold's
 training photos (copies of ITS training photos only), choose the checkpoint on the inner
 validation split, then measure on the test fold: SRCC on the rated photos, and the camera faults
 rendered from test photos (train/fault_eval.py). Frozen regime: each photo and copy is embedded
@@ -16,11 +16,14 @@ import argparse
 import dataclasses
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from default_bundle import RECIPE  # the shipped recipe, measured as it is shipped
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "release"))
+from default_model_recipe import RECIPE  # noqa: E402 - the shipped recipe, measured as it is shipped
 
 
 def _variant(text: str) -> tuple[str, dict]:

@@ -10,7 +10,7 @@ regenerated from its output):
    (the default's backbone), batch 8 at 2 threads for the others; end-to-end rows on the CLIVE
    photos and on 12 MP camera JPEGs the script writes itself.
 3. Each row carries the cross-validated SRCC of that exported precision (the CV JSONs of
-   benchmarks/default_bundle.py); srcc_vs_ms.png plots one point per backbone x precision, with
+   release/default_model_recipe.py); srcc_vs_ms.png plots one point per backbone x precision, with
    the random-init SigLIP2 bundles' latency (benchmarks/results/cpu_*.json) for scale.
 4. lite0 cost against input size (224-1024) and batch (1-32), ONNX Runtime fp32, with the floor
    from counted FLOPs and bytes over the measured peak and bandwidth: cost_growth.png.

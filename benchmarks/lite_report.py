@@ -182,7 +182,7 @@ def render(result: dict[str, Any]) -> str:
            "over rounds (the machine's speed drifts by tens of percent over minutes, so one pass per backend "
            "would compare minutes, not backends). " if result.get("rounds", 1) > 1 else ". ")
         + "CV SRCC: the 5-fold cross-validated SRCC of that exported precision on the CLIVE photos "
-        "(benchmarks/default_bundle.py); eager fp32 rows run the same checkpoint as ORT fp32.",
+        "(release/default_model_recipe.py); eager fp32 rows run the same checkpoint as ORT fp32.",
         "", "### Accuracy next to speed", "", summary_table(result), "",
         "![SRCC against ms/img](results/srcc_vs_ms.png)", "",
         f"### {first}: ms per image, model only", "", grid_table(result["backbones"][first]["rows"]), "",

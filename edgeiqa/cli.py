@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("edgeiqa.runtime.cli", "cpu", "print a bundle's manifest"),
     "select": ("edgeiqa.runtime.cli", "cpu", "the best frames of a burst (no torch)"),
     "verify": ("edgeiqa.runtime.cli", "cpu", "score the bundle's reference frames on this machine vs export"),
-    "demo": ("edgeiqa.export.demo", "export", "synthetic data -> train -> export -> score -> bench"),
+    "demo": ("edgeiqa.demo", "export", "synthetic data -> train -> export -> score -> bench"),
 }
 
 # What each extra must make importable before a command of it can run.

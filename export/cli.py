@@ -42,7 +42,7 @@ def main_export(argv: list[str]) -> int:
     p.add_argument("--no-check", action="store_true", help="record the export errors without enforcing their "
                    "tolerances (edgeiqa.export.checks)")
     p.add_argument("--model-card", default=None, help="JSON file recorded as the manifest's `trained_on`: dataset, "
-                   "licence notice, cross-validated metrics (benchmarks/default_bundle.py writes one)")
+                   "licence notice, cross-validated metrics (release/default_model_recipe.py writes one)")
     p.add_argument("--input", default="rgb", choices=["rgb", "nv12", "i420"], dest="pixel_format",
                    help="what the graph takes: RGB frames, or a camera's raw NV12 / I420 planes with the colour "
                         "conversion and the resize baked in")

@@ -26,7 +26,13 @@ import numpy as np
 DEFAULTS = dict(backbone="efficientnet-lite0", pretrained="true", head="gated", regime="frozen", size=192, crops=4,
                 hidden=256, lr=3e-4, batch_size=32, epochs=20, split=(0.58, 0.14, 0.28), seed=8, labels="level")
 _MODEL_KEYS = ("file", "error_vs_fp32", "error_vs_pytorch", "srcc_test_sample")
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "engines" / "edgeiqa-default"
+def _default_bundle() -> Path:
+    from edgeiqa.runtime.default_model import default_bundle_path
+
+    return default_bundle_path()  # the model installed with the package (engines/ in a clone)
+
+
+DEFAULT_BUNDLE = _default_bundle()
 
 
 def _step(n: int, total: int, text: str) -> float:
@@ -182,8 +188,9 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 def _full_frame_set(out: Path, photos: list[str], size: int, seed: int, refs_folder: str | None) -> Path:
     """The held-out photos (one crop of `size` px each, no resize of the distortions) with every
     distortion at every level: graded ordering at a bundle's own input size."""
-    from edgeiqa.train.data.synthetic import build_synthetic, folder_references, skimage_references
     from PIL import Image
+
+    from edgeiqa.train.data.synthetic import build_synthetic, folder_references, skimage_references
 
     refs = out / "heldout-photos"
     refs.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,10 @@
    benchmarks/camera_faults_cv.py). Its `score` block carries the rating scale's categories and
    the percentiles of the out-of-fold scores (runtime/thresholds.py).
 
-    python benchmarks/default_bundle.py --data-root ../shared/datasets/clive-train \
+    python release/default_model_recipe.py --data-root ../shared/datasets/clive-train \
         --out engines/edgeiqa-default --work runs/default-bundle
     # the same measurement for a sibling backbone (what benchmarks/lite_bench.py quotes):
-    python benchmarks/default_bundle.py --data-root ../shared/datasets/clive-train \
+    python release/default_model_recipe.py --data-root ../shared/datasets/clive-train \
         --backbone efficientnet-lite1 --cv-only --work runs/cv-lite1
 """
 
