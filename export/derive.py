@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edgeiqa.export.onnx_graph import topological_order
 from edgeiqa.runtime.bundle import INPUT_NAME, MANIFEST, input_block, load_bundle, sha256_file
 from edgeiqa.runtime.errors import EdgeIQAError
 from edgeiqa.runtime.yuv import MATRICES, RANGES, YUV_FORMATS, rgb_to_yuv420, yuv_shape
@@ -224,31 +225,6 @@ def derive_graph(src: Path, dst: Path, cam: CameraInput, inp: dict[str, Any], st
     del graph.value_info[:]  # shapes inferred from the old input would be stale
     onnx.checker.check_model(model, full_check=False)
     onnx.save(model, str(dst))
-
-
-def topological_order(nodes: list[Any], known: set[str]) -> list[Any]:
-    """Nodes so that each comes after the producers of its inputs (ONNX requires it, and TensorRT's
-    parser reads in order); a source graph that was not sorted (fp16 conversion) comes out sorted."""
-    producers = {o: i for i, n in enumerate(nodes) for o in n.output}
-    order: list[int] = []
-    state = [0] * len(nodes)  # 0 new, 1 visiting, 2 placed
-    for start in range(len(nodes)):
-        stack = [(start, False)]
-        while stack:
-            i, expanded = stack.pop()
-            if expanded:
-                state[i] = 2
-                order.append(i)
-                continue
-            if state[i]:
-                continue
-            state[i] = 1
-            stack.append((i, True))
-            for name in nodes[i].input:
-                j = producers.get(name)
-                if name and name not in known and j is not None and state[j] == 0:
-                    stack.append((j, False))
-    return [nodes[i] for i in order]
 
 
 def _reference_for(source, cam: CameraInput) -> tuple[np.ndarray, np.ndarray, list[str]]:

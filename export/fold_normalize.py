@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from edgeiqa.export.onnx_graph import consumers, producers
 
 PAD_VALUE_RTOL = 1e-6
 
@@ -41,15 +42,15 @@ class Folded:
 
 
 def _consumers(graph, name: str) -> list:
-    return [n for n in graph.node if name in n.input]
+    return consumers(graph).get(name, [])
 
 
 def _from_uint8_input(graph, name: str) -> bool:
     """True when `name` is the uint8 graph input through Cast / Transpose only: integer pixel values."""
-    producers = {o: n for n in graph.node for o in n.output}
+    made_by = producers(graph)
     inputs = {i.name: i.type.tensor_type.elem_type for i in graph.input}
-    while name in producers and producers[name].op_type in ("Transpose", "Cast"):
-        node = producers[name]
+    while name in made_by and made_by[name].op_type in ("Transpose", "Cast"):
+        node = made_by[name]
         name = node.input[0]
         if node.op_type == "Cast":
             return inputs.get(name) == 2  # onnx.TensorProto.UINT8
@@ -150,10 +151,10 @@ def recentre_quantized_bias(path: Path, folded: Folded) -> float:
     model = onnx.load(str(path))
     graph = model.graph
     init = {i.name: i for i in graph.initializer}
-    producers = {o: n for n in graph.node for o in n.output}
+    made_by = producers(graph)
 
     def dequantized(name: str) -> tuple[np.ndarray, onnx.NodeProto | None]:
-        node = producers.get(name)
+        node = made_by.get(name)
         if node is None or node.op_type != "DequantizeLinear":
             return numpy_helper.to_array(init[name]).astype(np.float64), None
         q, scale = (numpy_helper.to_array(init[i]).astype(np.float64) for i in node.input[:2])

@@ -62,9 +62,11 @@ def cast_only_input(path: Path) -> int:
     casts = [n for n in graph.node if n.op_type == "Cast" and list(n.input) == [name]]
     if not casts:
         return 0
+    from edgeiqa.export.onnx_graph import consumers
+
     moved = 0
-    for node in graph.node:
-        if node is casts[0] or name not in node.input:
+    for node in consumers(graph).get(name, []):
+        if node is casts[0]:
             continue
         for i, inp in enumerate(node.input):
             if inp == name:

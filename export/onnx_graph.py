@@ -1,5 +1,6 @@
-"""ONNX graph editing in one place: who produces and who consumes each tensor, and the rewrites
-built on them (for now: taking Q/DQ pairs off the inputs of ops that should read float)."""
+"""ONNX graph editing in one place: who produces and who consumes each tensor, node order, and the
+rewrites built on them (taking Q/DQ pairs off the inputs of ops that should read float). Used by
+fold_normalize, quantize and derive."""
 
 from __future__ import annotations
 
@@ -66,3 +67,28 @@ def float_inputs_except(path: Path, quantized_ops: tuple[str, ...]) -> int:
                 graph.node.remove(n)
         onnx.save(model, str(path))
     return rewired
+
+
+def topological_order(nodes: list[Any], known: set[str]) -> list[Any]:
+    """Nodes so that each comes after the producers of its inputs (ONNX requires it, and TensorRT's
+    parser reads in order); a source graph that was not sorted (fp16 conversion) comes out sorted."""
+    producers = {o: i for i, n in enumerate(nodes) for o in n.output}
+    order: list[int] = []
+    state = [0] * len(nodes)  # 0 new, 1 visiting, 2 placed
+    for start in range(len(nodes)):
+        stack = [(start, False)]
+        while stack:
+            i, expanded = stack.pop()
+            if expanded:
+                state[i] = 2
+                order.append(i)
+                continue
+            if state[i]:
+                continue
+            state[i] = 1
+            stack.append((i, True))
+            for name in nodes[i].input:
+                j = producers.get(name)
+                if name and name not in known and j is not None and state[j] == 0:
+                    stack.append((j, False))
+    return [nodes[i] for i in order]
