@@ -84,17 +84,17 @@ class Resample1d(nn.Module):
 class YuvInput(nn.Module):
     """uint8 [N, FH*3/2, FW] NV12 or I420 -> normalised float [N, 3, H, W] for the backbone."""
 
-    def __init__(self, fmt: str, matrix: str, rng: str, frame_h: int, frame_w: int, height: int, width: int,
+    def __init__(self, fmt: str, matrix: str, yuv_range: str, frame_h: int, frame_w: int, height: int, width: int,
                  mean: tuple[float, ...], std: tuple[float, ...], interpolation: str = "bicubic",
                  rule: str = "crop") -> None:
         super().__init__()
-        if fmt not in ("nv12", "i420") or matrix not in COEFFICIENTS or rng not in ("limited", "full"):
-            raise ValueError(f"unsupported YUV input {fmt}/{matrix}/{rng}")
+        if fmt not in ("nv12", "i420") or matrix not in COEFFICIENTS or yuv_range not in ("limited", "full"):
+            raise ValueError(f"unsupported YUV input {fmt}/{matrix}/{yuv_range}")
         if frame_h % 2 or frame_w % 2:
             raise ValueError(f"4:2:0 frames need an even size, got {frame_w}x{frame_h}")
         self.fmt, self.fh, self.fw = fmt, frame_h, frame_w
         a, b, c, d = COEFFICIENTS[matrix]
-        y_off, y_gain, c_gain = (16.0, 255.0 / 219.0, 255.0 / 224.0) if rng == "limited" else (0.0, 1.0, 1.0)
+        y_off, y_gain, c_gain = (16.0, 255.0 / 219.0, 255.0 / 224.0) if yuv_range == "limited" else (0.0, 1.0, 1.0)
         self.y_off, self.y_gain, self.c_gain = y_off, y_gain, c_gain
         self.a, self.b, self.c, self.d = a, b, c, d
         self.resize = nn.Identity()

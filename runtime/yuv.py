@@ -22,13 +22,13 @@ MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}  # (Kr, Kb)
 RANGES = ("limited", "full")
 
 
-def _check(fmt: str, matrix: str, rng: str) -> tuple[float, float]:
+def _check(fmt: str, matrix: str, yuv_range: str) -> tuple[float, float]:
     if fmt not in YUV_FORMATS:
         raise ValueError(f"YUV format must be one of {', '.join(YUV_FORMATS)}, got {fmt!r}")
     if matrix not in MATRICES:
         raise ValueError(f"colour matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
-    if rng not in RANGES:
-        raise ValueError(f"range must be one of {', '.join(RANGES)}, got {rng!r}")
+    if yuv_range not in RANGES:
+        raise ValueError(f"range must be one of {', '.join(RANGES)}, got {yuv_range!r}")
     return MATRICES[matrix]
 
 
@@ -38,9 +38,9 @@ def yuv_shape(height: int, width: int) -> tuple[int, int]:
     return height * 3 // 2, width
 
 
-def rgb_to_yuv420(rgb: np.ndarray, fmt: str = "nv12", matrix: str = "bt601", rng: str = "limited") -> np.ndarray:
+def rgb_to_yuv420(rgb: np.ndarray, fmt: str = "nv12", matrix: str = "bt601", yuv_range: str = "limited") -> np.ndarray:
     """uint8 [H, W, 3] RGB -> uint8 [H*3/2, W] planes; chroma is the mean of each 2x2 block."""
-    kr, kb = _check(fmt, matrix, rng)
+    kr, kb = _check(fmt, matrix, yuv_range)
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected uint8 [H, W, 3], got {rgb.dtype} {list(rgb.shape)}")
@@ -53,7 +53,7 @@ def rgb_to_yuv420(rgb: np.ndarray, fmt: str = "nv12", matrix: str = "bt601", rng
     v = (r - y) / (2.0 * (1.0 - kr))
     u = u.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
     v = v.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    if rng == "limited":
+    if yuv_range == "limited":
         y, u, v = 16 + 219 * y, 128 + 224 * u, 128 + 224 * v
     else:
         y, u, v = 255 * y, 128 + 255 * u, 128 + 255 * v
@@ -67,10 +67,10 @@ def rgb_to_yuv420(rgb: np.ndarray, fmt: str = "nv12", matrix: str = "bt601", rng
     return out
 
 
-def yuv420_to_rgb(planes: np.ndarray, fmt: str = "nv12", matrix: str = "bt601", rng: str = "limited"
+def yuv420_to_rgb(planes: np.ndarray, fmt: str = "nv12", matrix: str = "bt601", yuv_range: str = "limited"
                   ) -> np.ndarray:
     """uint8 [H*3/2, W] planes -> uint8 [H, W, 3] RGB; chroma repeated over its 2x2 block."""
-    kr, kb = _check(fmt, matrix, rng)
+    kr, kb = _check(fmt, matrix, yuv_range)
     planes = np.asarray(planes)
     if planes.dtype != np.uint8 or planes.ndim != 2 or planes.shape[0] % 3:
         raise ValueError(f"expected uint8 [H*3/2, W] planes, got {planes.dtype} {list(planes.shape)}")
@@ -82,7 +82,7 @@ def yuv420_to_rgb(planes: np.ndarray, fmt: str = "nv12", matrix: str = "bt601", 
         u, v = chroma.reshape(h // 2, w // 2, 2).transpose(2, 0, 1).astype(np.float64)
     else:
         u, v = chroma.reshape(2, h // 2, w // 2).astype(np.float64)
-    if rng == "limited":
+    if yuv_range == "limited":
         y, u, v = (y - 16) / 219, (u - 128) / 224, (v - 128) / 224
     else:
         y, u, v = y / 255, (u - 128) / 255, (v - 128) / 255
