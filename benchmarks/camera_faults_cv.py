@@ -139,20 +139,23 @@ def main() -> None:
         folds = [run_fold(cfg, s, work / name / f"fold{i}", args.eval_photos) for i, s in enumerate(splits)]
         results[name] = {"overrides": over, "folds": folds, "summary": summarise(folds),
                          "seconds": round(time.perf_counter() - t0, 1)}
+        _write(Path(args.out), args, results)  # after every variant: a killed run keeps what it measured
         print(f"{name}: SRCC {results[name]['summary']['srcc']['median']:.4f}, worst kind "
               f"{results[name]['summary']['worst_kind_spearman']['median']:.2f}, broken<p5 "
               f"{results[name]['summary']['broken_below_p5']['median']:.2f} ({results[name]['seconds']}s)", flush=True)
+    print(markdown(results))
+
+
+def _write(out: Path, args: argparse.Namespace, results: dict) -> None:
     from edgeiqa.runtime.cpu_class import detect
 
     meta = {"recipe": RECIPE, "folds": args.folds, "eval_photos": args.eval_photos, "cpu": detect().model,
             "date": time.strftime("%Y-%m-%d")}
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, "results": results}, indent=1))
     out.with_suffix(".md").write_text(f"Measured {meta['date']} on {meta['cpu']}; {args.folds}-fold CV on CLIVE, "
                                       f"camera faults rendered from {args.eval_photos} test photos per fold.\n\n"
                                       + markdown(results))
-    print(markdown(results))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ class TrainConfig:
     fault_rank_weight: float = 1.0  # cleaner above worse within (photo, kind); broken below every rated photo
     fault_margin: float = 0.05  # training-scale units (the rated scale spans about 1)
     attribute_weight: float = 1.0
+    fault_mos_grad: bool = False  # let the fault ranking train the MOS head too (measured: it costs rated SRCC)
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA that supports it
     time_budget_s: float = 0.0  # stop after the epoch that would overrun this budget (0: run every epoch)
     seed: int = 8

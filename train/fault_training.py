@@ -5,8 +5,11 @@ From faulty copies of the TRAINING photos only (train/data/fault_copies.py), eve
   by a margin (hinge), so the score orders what a camera gets wrong without inventing a MOS for it;
 - broken frames held below the lowest rated training photo, by the same margin;
 - the attributes' loss (train/attribute_head.py): the rendered levels, clean photos at zero.
-The MOS regression itself still sees rated photos only: pseudo-MOS for copies wrecked the
-authentic ranking when it was tried (issue "Judge what cameras get wrong": 0.80 -> 0.58).
+The MOS head itself learns from rated photos only: in these terms its output is detached, so the
+copies train the attributes and the penalty they put on the score, never what the head thinks of
+an ordinary photo. Pseudo-MOS for copies wrecked the authentic ranking when it was tried (issue
+"Judge what cameras get wrong": 0.80 -> 0.58), and letting this ranking train the MOS head too
+(`--fault-mos-grad`) cost a CLIVE fold 0.07 SRCC (benchmarks/results/camera_faults_cv.md).
 
 Frozen regime only: each copy is embedded once through the trainer's embedding cache.
 """
@@ -43,6 +46,7 @@ class FaultTraining:
     rank_weight: float
     attribute_weight: float
     device: str
+    mos_grad: bool = False
 
     @classmethod
     def build(cls, trainer: Trainer) -> FaultTraining:
@@ -67,7 +71,7 @@ class FaultTraining:
         labels = torch.tensor([c.labels.as_list() for c in copies], dtype=torch.float32)
         floor = float(min(trainer.targets[i] for i in idx))
         return cls(trainer.model.head, trainer.cache.get(photos).float(), emb, labels, groups, broken, floor,
-                   cfg.fault_margin, cfg.fault_rank_weight, cfg.attribute_weight, trainer.device)
+                   cfg.fault_margin, cfg.fault_rank_weight, cfg.attribute_weight, trainer.device, cfg.fault_mos_grad)
 
     def loss(self, rng: np.random.Generator) -> torch.Tensor:
         """The fault terms for one step: a random draw of groups and broken frames."""
@@ -78,7 +82,7 @@ class FaultTraining:
         broken_rows = (rng.choice(self.broken, min(BROKEN_PER_STEP, len(self.broken)), replace=False).tolist()
                        if self.broken else [])
         emb = torch.cat([self.clean[clean_rows], self.copies[copy_rows + broken_rows]]).to(self.device)
-        score, raw = self.head.score_and_raw(emb)
+        score, raw = self.head.score_and_raw(emb, detach_mos=not self.mos_grad)
         n_clean, n_copies = len(clean_rows), len(copy_rows)
         labels = torch.cat([torch.zeros(n_clean, self.labels.shape[1]), self.labels[copy_rows + broken_rows]])
         total = self.attribute_weight * attribute_loss(raw, labels.to(self.device))

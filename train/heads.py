@@ -74,9 +74,14 @@ class IQAHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.score_and_raw(x)[0]
 
-    def score_and_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The score and, with attributes, their raw outputs (broken as a logit) for the losses."""
+    def score_and_raw(self, x: torch.Tensor, detach_mos: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The score and, with attributes, their raw outputs (broken as a logit) for the losses.
+
+        detach_mos: the MOS path passes no gradient (the fault terms train only the attributes
+        and their penalty, train/fault_training.py)."""
         score = self.fc3(self.features(x)).squeeze(-1)
+        if detach_mos:
+            score = score.detach()
         if self.attributes is None:
             return score, None
         raw = self.attributes.raw(self.standardise(x))
