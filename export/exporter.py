@@ -446,6 +446,7 @@ ATTRIBUTE_MEANING = {
     "exposure": "exposure error in stops, signed: < 0 dark, > 0 bright",
     "noise": "0 clean .. 1 the worst rendered low-light sensor noise",
     "compression": "0 none .. 1 the worst rendered JPEG compression",
+    "colour_cast": "0 neutral .. 1 the worst rendered white-balance error (red/blue gains 1.4 stops apart)",
     "broken": "probability that the frame is not a photo (flat, noise, lens cap, torn or partial read-out)",
 }
 

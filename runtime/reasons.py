@@ -27,11 +27,13 @@ def severities(attributes: dict[str, float]) -> dict[str, float]:
             out["noise"] = float(value)
         elif "compress" in low:
             out["compression"] = float(value)
+        elif "colour" in low or "color" in low:
+            out["colour_cast"] = float(value)
     return out
 
 
 def dominant_reason(attributes: dict[str, float]) -> str | None:
-    """'broken', 'blur', 'under_exposure', 'over_exposure', 'noise', 'compression' or None."""
+    """'broken', 'blur', 'under_exposure', 'over_exposure', 'noise', 'compression', 'colour_cast' or None."""
     broken = next((v for k, v in attributes.items() if "broken" in k.lower()), 0.0)
     if broken > BROKEN_PROBABILITY:
         return "broken"

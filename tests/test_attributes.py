@@ -75,23 +75,23 @@ def test_graph_has_score_then_attributes_and_matches_pytorch(fault_run):
     trainer, bundle, root = fault_run
     manifest = json.loads((bundle / "manifest.json").read_text())
     names = manifest["output"]["attributes"]["names"]
-    assert names == ["blur", "exposure", "noise", "compression", "broken"]
+    assert names == ["blur", "exposure", "noise", "compression", "colour_cast", "broken"]
     sess = ort.InferenceSession(str(bundle / "model.fp32.onnx"), providers=["CPUExecutionProvider"])
     assert [o.name for o in sess.get_outputs()] == ["score", "attributes"]
     frames = np.stack([trainer.model.preprocess.load(p) for p in sorted((root / "images").glob("*.png"))[:6]])
     score, attrs = sess.run(None, {"frames": frames})
-    assert score.shape == (6,) and attrs.shape == (6, 5)
+    assert score.shape == (6,) and attrs.shape == (6, 6)
     with torch.no_grad():
         emb = trainer.model.embed(torch.from_numpy(frames)).float()
         t, a = trainer.model.head.score_and_attributes(emb)
     np.testing.assert_allclose(attrs, a.numpy(), atol=1e-4)
     np.testing.assert_allclose(score, trainer.ds.scale.to_mos(t.numpy()), atol=1e-3)
-    assert (attrs[:, [0, 2, 3]] >= 0).all() and ((attrs[:, 4] >= 0) & (attrs[:, 4] <= 1)).all()
+    assert (attrs[:, [0, 2, 3, 4]] >= 0).all() and ((attrs[:, 5] >= 0) & (attrs[:, 5] <= 1)).all()
     # the quantised graph keeps both outputs too
     q = ort.InferenceSession(str(bundle / "model.int8-cpu.onnx"), providers=["CPUExecutionProvider"])
     assert [o.name for o in q.get_outputs()] == ["score", "attributes"]
     config = next((bundle.parent / "triton").glob("*/config.pbtxt")).read_text()
-    assert 'name: "attributes"' in config and "dims: [ 5 ]" in config
+    assert 'name: "attributes"' in config and "dims: [ 6 ]" in config
 
 
 def test_scorer_reports_attributes_category_and_percentile(fault_run):
@@ -105,7 +105,7 @@ def test_scorer_reports_attributes_category_and_percentile(fault_run):
         scores, attrs = scorer.score_array_with_attributes(np.stack([scorer.load_frame(p) for p in photos]))
     for r, s, a in zip(results, scores, attrs):
         assert r.ok and r.score == pytest.approx(float(s), abs=1e-4)
-        assert list(r.attributes) == ["blur", "exposure", "noise", "compression", "broken"]
+        assert list(r.attributes) == ["blur", "exposure", "noise", "compression", "colour_cast", "broken"]
         assert r.attributes["exposure"] == pytest.approx(float(a[1]), abs=1e-3)
         assert r.category in CATEGORY_NAMES and 0 <= r.percentile <= 100
         d = r.to_dict()
@@ -177,3 +177,4 @@ def test_dominant_reason_reads_every_attribute_on_one_scale():
     assert dominant_reason({**clean, "exposure": 1.5, "blur": 0.5}) == "over_exposure"  # 0.75 > 0.5
     assert dominant_reason({**clean, "blur": 0.6}) == "blur"
     assert dominant_reason({**clean, "noise": 0.9, "broken": 0.9}) == "broken"
+    assert dominant_reason({**clean, "colour_cast": 0.7}) == "colour_cast"

@@ -6,15 +6,16 @@ get wrong": over-exposure ordered at 0.18). The attributes are learned from rend
 faults, whose levels are known (train/data/camera_faults.py), and the score subtracts a learned
 penalty for each fault beyond a small dead zone:
 
-    score = mos_head(x) - sum_k softplus(w_k) * relu(severity_k(x) - DEAD_ZONE)
+    score = mos_head(x) - sum_k softplus(w_k) * relu(severity_k(x) - dead_zone)
 
 so a photo without faults keeps the MOS head's score (its ranking on rated photos), and a frame
-whose fault the attributes see loses in proportion. Severities put every attribute on one
-0..1-ish scale: blur, |exposure| / 2 stops, noise, compression, broken probability.
+whose fault the attributes see loses in proportion. The MOS head learns from rated photos alone;
+the attributes and the penalty from the rendered copies (train/fault_training.py). Severities put every attribute on one
+0..1-ish scale: blur, |exposure| / 2 stops, noise, compression, colour cast, broken probability.
 
 Outputs, in this order (the manifest's `output.attributes` names them): blur (0 sharp .. 1 the
 worst rendered), exposure (stops, signed: < 0 dark, > 0 bright), noise (0..1), compression (0..1),
-broken (probability).
+colour_cast (0..1), broken (probability).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from edgeiqa.train.data.camera_faults import ATTRIBUTE_NAMES
 from torch import nn
 
-DEAD_ZONE = 0.1  # severities below this cost nothing: authentic photos are never perfectly clean
+DEAD_ZONE = 0.25  # severities below this cost nothing: authentic photos are never perfectly clean
 EXPOSURE_STOPS_PER_UNIT = 2.0  # |exposure| of 2 stops counts as severity 1
 BROKEN_INDEX = ATTRIBUTE_NAMES.index("broken")
 EXPOSURE_INDEX = ATTRIBUTE_NAMES.index("exposure")
@@ -33,8 +34,9 @@ EXPOSURE_INDEX = ATTRIBUTE_NAMES.index("exposure")
 class AttributeBranch(nn.Module):
     """Standardised embedding -> Linear -> PReLU -> Linear -> K raw outputs (broken as a logit)."""
 
-    def __init__(self, in_dim: int, hidden: int = 128) -> None:
+    def __init__(self, in_dim: int, hidden: int = 128, dead_zone: float = DEAD_ZONE) -> None:
         super().__init__()
+        self.dead_zone = float(dead_zone)
         self.fc1 = nn.Linear(in_dim, hidden)
         self.act = nn.PReLU(hidden)
         self.fc2 = nn.Linear(hidden, len(ATTRIBUTE_NAMES))
@@ -60,7 +62,7 @@ class AttributeBranch(nn.Module):
         e = EXPOSURE_INDEX  # slices and a Concat, no in-place write: the graph stays plain for every engine
         severity = torch.cat([attributes[:, :e], attributes[:, e:e + 1].abs() / EXPOSURE_STOPS_PER_UNIT,
                               attributes[:, e + 1:]], dim=1)
-        return (F.relu(severity - DEAD_ZONE) * F.softplus(self.penalty_raw)).sum(dim=1)
+        return (F.relu(severity - self.dead_zone) * F.softplus(self.penalty_raw)).sum(dim=1)
 
 
 def attribute_loss(raw: torch.Tensor, labels: torch.Tensor, broken_weight: float = 1.0) -> torch.Tensor:

@@ -37,7 +37,7 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
                                image_size=cfg.image_size or None, pool=cfg.pool, resize=cfg.resize)
     torch.manual_seed(cfg.seed)
     head = IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates),
-                  attributes=cfg.camera_faults > 0)
+                  attributes=cfg.camera_faults > 0, dead_zone=cfg.fault_dead_zone)
     if head_info and head_info.get("hard"):
         for layer in head.select_layers():
             layer.harden()

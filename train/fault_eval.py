@@ -62,7 +62,7 @@ def fault_report(clean_scores: np.ndarray, clean_attrs: np.ndarray | None, copie
 def attribute_report(clean_attrs: np.ndarray, copies: list[FaultCopy], copy_attrs: np.ndarray) -> dict:
     """Spearman of each attribute with its true value over the clean photos and the copies that vary it."""
     varies = {"blur": ("motion_blur", "defocus"), "exposure": ("over_exposure", "under_exposure"),
-              "noise": ("low_light",), "compression": ("compression",)}
+              "noise": ("low_light",), "compression": ("compression",), "colour_cast": ("white_balance",)}
     out = {}
     for name, kinds in varies.items():
         k = ATTRIBUTE_NAMES.index(name)

@@ -41,7 +41,8 @@ def _make_activation(name: str, channels: int, candidates: tuple[str, ...]) -> n
 
 class IQAHead(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 512, head: str = "gated",
-                 candidates: tuple[str, ...] = DEFAULT_CANDIDATES, attributes: bool = False) -> None:
+                 candidates: tuple[str, ...] = DEFAULT_CANDIDATES, attributes: bool = False,
+                 dead_zone: float = 0.1) -> None:
         super().__init__()
         spec = HEADS.get(head)
         self.head_name = head
@@ -55,7 +56,7 @@ class IQAHead(nn.Module):
         self.register_buffer("in_shift", torch.zeros(in_dim))
         self.register_buffer("in_scale", torch.ones(in_dim))
         # Camera-fault attributes (train/attribute_head.py): their penalty is part of the score.
-        self.attributes = AttributeBranch(in_dim) if attributes else None
+        self.attributes = AttributeBranch(in_dim, dead_zone=dead_zone) if attributes else None
 
     @torch.no_grad()
     def set_input_stats(self, embeddings: torch.Tensor) -> None:
@@ -73,6 +74,10 @@ class IQAHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.score_and_raw(x)[0]
+
+    def mos(self, x: torch.Tensor) -> torch.Tensor:
+        """The MOS head alone (no fault penalty): what rated photos train when the penalty is left out."""
+        return self.fc3(self.features(x)).squeeze(-1)
 
     def score_and_raw(self, x: torch.Tensor, detach_mos: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The score and, with attributes, their raw outputs (broken as a logit) for the losses.

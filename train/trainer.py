@@ -174,6 +174,8 @@ class Trainer:
         with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.use_amp):
             if frames is None:  # frozen: cached embeddings
                 emb = self.cache.get([self.ds.samples[i].path for i in idx]).to(self.device)
+                if train and self.faults is not None and not self.cfg.fault_penalty_on_rated:
+                    return self.model.head.mos(emb).float()
                 net = self.trainable if train else self.model.head
                 return net(emb).float()
             net = self.trainable if train else self.model

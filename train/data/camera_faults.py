@@ -6,7 +6,8 @@ acts on the encoded sRGB values after it. Each fault therefore undoes the sRGB c
 
 Every fault has four severity levels (1 mildest .. 4 worst) and is deterministic for a given
 (photo, rng). The labels each copy carries (`FaultLabels`) are what the attribute outputs learn:
-blur level, exposure error in stops (signed), noise level, compression level, broken or not.
+blur level, exposure error in stops (signed), noise level, compression level, colour-cast level,
+broken or not.
 
 Broken frames are what a camera can hand over instead of a photo: a flat frame of any colour
 (among them the green that an all-zero YUV buffer decodes to), pure sensor noise, a lens cap,
@@ -47,10 +48,11 @@ class FaultLabels:
     exposure: float = 0.0  # stops, signed: < 0 dark, > 0 bright
     noise: float = 0.0  # 0 clean .. 1 worst rendered sensor noise
     compression: float = 0.0  # 0 none .. 1 worst rendered compression
+    colour_cast: float = 0.0  # 0 neutral .. 1 the worst rendered white-balance error
     broken: float = 0.0  # 1: not a photo at all
 
     def as_list(self) -> list[float]:
-        return [self.blur, self.exposure, self.noise, self.compression, self.broken]
+        return [self.blur, self.exposure, self.noise, self.compression, self.colour_cast, self.broken]
 
 
 ATTRIBUTE_NAMES = tuple(asdict(FaultLabels()).keys())
@@ -203,7 +205,7 @@ def white_balance(img, level, rng):
     """A colour cast: red and blue gains off by +-stops/2 in opposite directions (warm or cool)."""
     stops = WB_CAST_STOPS[level - 1] * (1 if rng.random() < 0.5 else -1)
     gains = np.array([2.0 ** (stops / 2), 1.0, 2.0 ** (-stops / 2)])
-    return linear_to_srgb(srgb_to_linear(img) * gains), FaultLabels()
+    return linear_to_srgb(srgb_to_linear(img) * gains), FaultLabels(colour_cast=level / len(LEVELS))
 
 
 # -- broken frames ---------------------------------------------------------------------------
