@@ -39,7 +39,7 @@ def main() -> None:
     from edgeiqa.runtime.cpu_class import detect
     from edgeiqa.runtime.preprocess import find_images
 
-    files = sorted(find_images([args.images]))[:args.limit]
+    files = [f.resolve() for f in sorted(find_images([args.images]))[:args.limit]]
     edgeiqa = str(Path(sys.executable).parent / "edgeiqa")
     work = Path(tempfile.mkdtemp())
     listing = work / "files.csv"

@@ -26,6 +26,7 @@ import numpy as np
 
 MANIFEST_SUFFIXES = (".parquet", ".csv")
 ROW_COLUMNS = ("path", "score", "error", "category", "percentile", "reason")
+CALL_BATCHES = 4  # model batches per actor call: decoding overlaps inference inside the call
 
 
 def collect_paths(inputs: Sequence[str | os.PathLike]) -> list[str]:
@@ -59,15 +60,19 @@ def read_manifest(path: Path) -> list[Path]:
 class ScoringActor:
     """One per Ray actor: the Scorer is loaded once, then scores every batch the actor is given."""
 
-    def __init__(self, bundle: str = "default", precision: str | None = None, threads: int = 0) -> None:
+    def __init__(self, bundle: str = "default", precision: str | None = None, threads: int = 0,
+                 batch_size: int = 16) -> None:
         from edgeiqa.runtime.scorer import Scorer
 
         self.scorer = Scorer.load(bundle, backend="onnxruntime", precision=precision, threads=threads)
         self.attributes = list(self.scorer.attribute_names)
+        self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A Ray batch holds several model batches, so the Scorer decodes the next one while the
+        model runs on this one (as `edgeiqa score` does)."""
         paths = [str(p) for p in batch["path"]]
-        return result_columns(self.scorer.score(paths), self.attributes)
+        return result_columns(self.scorer.score(paths, batch_size=self.batch_size), self.attributes)
 
 
 def result_columns(results: Sequence[Any], attributes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -199,11 +204,12 @@ def score_with_ray(inputs: Sequence[str | os.PathLike], out: str | Path, bundle:
         n_actors = actors or max(1, cpus // threads)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
-        ds = ray.data.from_items([{"path": p} for p in todo], override_num_blocks=max(1, len(todo) // batch_size))
-        scored = ds.map_batches(ScoringActor, batch_size=batch_size, batch_format="numpy", concurrency=n_actors,
-                                num_cpus=threads,
+        per_call = batch_size * CALL_BATCHES
+        ds = ray.data.from_items([{"path": p} for p in todo], override_num_blocks=max(1, len(todo) // per_call))
+        scored = ds.map_batches(ScoringActor, batch_size=per_call, batch_format="numpy",
+                                compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=threads,
                                 fn_constructor_kwargs={"bundle": str(bundle), "precision": precision,
-                                                       "threads": threads})
+                                                       "threads": threads, "batch_size": batch_size})
         try:
             for batch in scored.iter_batches(batch_size=batch_size, batch_format="numpy"):
                 sink.write(batch)
