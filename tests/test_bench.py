@@ -55,7 +55,8 @@ def test_bench_end_to_end_json_plot_and_a_failing_backend(bundle, tmp_path):
         for mode in ("model", "end_to_end"):
             assert ("onnxruntime", "fp32", b, mode) in modes and ("torch-eager", "fp32", b, mode) in modes
     for r in ok:
-        assert r["throughput"] > 0 and r["p50_ms"] <= r["p99_ms"] and r["ratio_to_eager"] > 0
+        assert r["throughput"] > 0 and r["p50_ms"] > 0 and r["ratio_to_eager"] > 0
+        assert np.isnan(r["p99_ms"]) or r["p50_ms"] <= r["p99_ms"]  # p99 only from 100 samples up
     trt = [r for r in rows if r["backend"] == "tensorrt"]
     assert trt and all(r["error"] for r in trt)  # reported as rows, the run went on
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
