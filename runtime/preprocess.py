@@ -138,8 +138,11 @@ def resize(img: Image.Image, height: int, width: int, rule: ResizeRule = "squash
 
 
 def _centre_box(w: int, h: int, crop_w: float, crop_h: float) -> tuple[float, float, float, float]:
-    """The centred source rectangle of crop_w x crop_h (fractional: no rounding shift)."""
-    left, top = (w - crop_w) / 2.0, (h - crop_h) / 2.0
+    """The centred source rectangle of crop_w x crop_h (fractional: no rounding shift), inside the
+    image: width / (width / w) can come out a hair above w, and Pillow refuses a box that starts at
+    -1e-14 (a 512 px photo cropped to 1920x1080 did)."""
+    crop_w, crop_h = min(crop_w, float(w)), min(crop_h, float(h))
+    left, top = max((w - crop_w) / 2.0, 0.0), max((h - crop_h) / 2.0, 0.0)
     return (left, top, left + crop_w, top + crop_h)
 
 

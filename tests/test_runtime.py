@@ -400,3 +400,12 @@ def test_scorer_hashes_only_the_model_it_will_run(bundle, tmp_path):
         assert scorer.backend.precision == "fp32"
     with pytest.raises(BundleError, match="sha256"):
         Scorer.load(b, backend="onnxruntime", precision="fp16")
+
+
+def test_crop_rule_upscales_a_small_photo_to_a_wide_frame():
+    """A 512 px photo onto 1920x1080 (the scale's rounding put the box at -1e-14: Pillow refused it)."""
+    from edgeiqa.runtime.preprocess import load_frame
+
+    img = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    frame = load_frame(img, 1080, 1920, "crop", "bicubic")
+    assert frame.shape == (1080, 1920, 3) and frame.dtype == np.uint8
