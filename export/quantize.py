@@ -111,6 +111,8 @@ def _walk_to_stem(path: Path) -> tuple[list[str], list[str]]:
                 seen.add(i)
                 if node.op_type == "Conv":
                     found.append(node)
+                elif node.op_type == "Shape":  # the batch size read off the input: metadata, not pixels
+                    continue
                 else:
                     before.append(node)
                     frontier.extend(node.output)
