@@ -19,25 +19,20 @@ pictures (recorded in the manifest as `derived_from.check`), or nothing is writt
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edgeiqa.export.camera_geometry import COEFFICIENTS, resize_taps, source_box
 from edgeiqa.export.onnx_graph import topological_order
+from edgeiqa.export.staged_folder import staged_folder
 from edgeiqa.runtime.bundle import INPUT_NAME, MANIFEST, input_block, load_bundle, sha256_file
 from edgeiqa.runtime.errors import EdgeIQAError
 from edgeiqa.runtime.yuv import MATRICES, RANGES, YUV_FORMATS, rgb_to_yuv420, yuv_shape
 from PIL import Image
 
 PREFIX = "camera_front/"
-# R = Y + a V; G = Y - b U - c V; B = Y + d U  (Y in 0..1, U and V in -0.5..0.5), as export/yuv_input.py
-COEFFICIENTS = {"bt601": (1.402, 0.344136, 0.714136, 1.772), "bt709": (1.5748, 0.187324, 0.468124, 1.8556)}
-KERNELS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
-           "lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
 # A derived bundle's fp32 graph against the source's RGB scores of the same pictures, in MOS-range
 # fractions: the YUV 4:2:0 round trip drops chroma detail, so the scores move a little.
 DERIVE_TOLERANCE = 0.02
@@ -77,31 +72,6 @@ class CameraInput:
             yuv_shape(self.frame_height, self.frame_width)
         except ValueError as err:
             raise DeriveError(f"--frame: {err}") from err
-
-
-def resize_taps(n_in: int, n_out: int, start: float, end: float, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
-    """Pillow's weights for resizing [start, end) of n_in samples to n_out: (index, weight), each [n_out, K].
-
-    Read off by resizing an identity image in float mode, so the graph resizes as Pillow does."""
-    eye = Image.fromarray(np.eye(n_in, dtype=np.float32), mode="F")
-    m = np.asarray(eye.resize((n_out, n_in), KERNELS[interpolation], box=(start, 0, end, n_in), reducing_gap=None))
-    k = max(1, int((m != 0).sum(axis=0).max()))
-    idx = np.zeros((n_out, k), np.int64)
-    w = np.zeros((n_out, k), np.float32)
-    for j in range(n_out):
-        nz = np.flatnonzero(m[:, j])
-        idx[j, :len(nz)], w[j, :len(nz)] = nz, m[nz, j]
-    return idx, w
-
-
-def source_box(frame_h: int, frame_w: int, height: int, width: int, rule: str) -> tuple[float, float, float, float]:
-    """The part of the frame the resize rule maps onto the model input (all of it, or the centred crop)."""
-    if rule == "squash":
-        return 0.0, 0.0, float(frame_w), float(frame_h)
-    scale = max(width / frame_w, height / frame_h)
-    cw, ch = width / scale, height / scale
-    x0, y0 = (frame_w - cw) / 2, (frame_h - ch) / 2
-    return x0, y0, x0 + cw, y0 + ch
 
 
 class _Front:
@@ -271,9 +241,7 @@ def derive_bundle(bundle: str | Path, out: str | Path, cam: CameraInput, static_
         raise DeriveError(f"{source.path} has no ONNX graph to derive from")
     rgb_frames, planes, names = _reference_for(source, cam)
     inp = source.manifest["input"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:
         models, scores = [], {}
         for entry in sorted(graphs, key=lambda e: e.precision != "fp32"):
             derive_graph(source.file(entry), tmp / entry.file, cam, inp, static_batch)
@@ -316,12 +284,6 @@ def derive_bundle(bundle: str | Path, out: str | Path, cam: CameraInput, static_
         manifest["files"] = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())
                              if f.is_file() and f.name != MANIFEST}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import platform
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +21,7 @@ from edgeiqa.export.checks import enforce
 from edgeiqa.export.fold import fold_head, measure_on
 from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
+from edgeiqa.export.staged_folder import staged_folder
 from edgeiqa.runtime import cpu_class
 from edgeiqa.runtime.bundle import (
     ATTRIBUTES_NAME,
@@ -220,20 +218,12 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
     block = input_block(pre.height, pre.width, pre.mean, pre.std, pre.resize, pre.interpolation, opts.float_input,
                         opts.static_batch or "dynamic", opts.pixel_format, opts.frame, opts.yuv_matrix, opts.yuv_range)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    job = ExportJob(tmp, checkpoint, cfg, opts, graph, scale, pre, block, load_input, seed, check_inputs, check_mos,
-                    reference, fold_report.to_dict(), notes)
-    try:
+    with staged_folder(out) as tmp:
+        job = ExportJob(tmp, checkpoint, cfg, opts, graph, scale, pre, block, load_input, seed, check_inputs,
+                        check_mos, reference, fold_report.to_dict(), notes)
         for step in (write_onnx, write_reduced_precisions, check_tolerances, write_reference_frames, write_engines,
                      write_triton, drop_unshipped, write_manifest):
             step(job)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportResult(out, job.manifest, job.trt_error, notes)
 
 
