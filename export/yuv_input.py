@@ -6,8 +6,10 @@ sample over its 2x2 block, converts to RGB with the standard's published coeffic
 a camera frame of another size than the model's - applies the runtime's resize rule ("crop":
 cover, centre crop; "squash") with antialiasing as two passes of fixed taps. The taps are
 Pillow's own antialiasing weights, read off by resizing an identity image in float mode, so the
-graph resizes exactly as the RGB path does, just without its intermediate rounding. Nothing of
-this runs on the camera's CPU.
+graph resizes as the RGB path does, rounding to whole levels where that path holds uint8 (the
+converted frame, each pass): a model can move by whole MOS points on rounding noise alone (one
+CLIVE photo moved 2.2 points at 1080p), so the camera graph keeps the RGB path's values. Nothing
+of this runs on the camera's CPU.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class Resample1d(nn.Module):
             out = x.index_select(self.dim, self.idx[0]) * self.w[0]
             for k in range(1, self.idx.shape[0]):
                 out = out + x.index_select(self.dim, self.idx[k]) * self.w[k]
-        return out.clamp(0.0, 255.0)  # Pillow clips each pass's overshoot (bicubic ringing) too
+        return out.clamp(0.0, 255.0).round()  # Pillow clips each pass's overshoot (bicubic ringing) and rounds
 
 
 class YuvInput(nn.Module):
@@ -79,7 +81,7 @@ class YuvInput(nn.Module):
         self.register_buffer("shift", m / s, persistent=False)
 
     def rgb(self, planes: torch.Tensor) -> torch.Tensor:
-        """uint8 planes -> float RGB [N, 3, FH, FW] in 0..255 (unrounded)."""
+        """uint8 planes -> float RGB [N, 3, FH, FW]: whole levels 0..255, as an RGB frame holds them."""
         x = planes.float()  # first and only consumer of the uint8 input
         h, w = self.fh, self.fw
         y = (x[:, :h, :] - self.y_off) * self.y_gain
@@ -99,7 +101,7 @@ class YuvInput(nn.Module):
         r = y + self.a * v
         g = y - self.b * u - self.c * v
         b = y + self.d * u
-        return torch.stack([r, g, b], dim=1).clamp(0.0, 255.0)
+        return torch.stack([r, g, b], dim=1).clamp(0.0, 255.0).round()
 
     def forward(self, planes: torch.Tensor) -> torch.Tensor:
         return self.resize(self.rgb(planes)) * self.scale - self.shift
