@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from edgeiqa.export.exporter import ExportOptions, export_bundle
+from edgeiqa.export.exporter import export_bundle
+from edgeiqa.export.options import ExportOptions, GraphOptions
 from edgeiqa.runtime.bench import BenchConfig, make_jpegs
 from edgeiqa.runtime.bench_cli import format_table, run_bench, write_plot
 from edgeiqa.train.build import build_model
@@ -86,8 +87,8 @@ def main() -> None:
         precisions, batches, e2e = PLAN.get(alias, (("fp32", "int8-dynamic"), (1, 8), True))
         ckpt = random_checkpoint(alias, work / alias / "ckpt")
         t0 = time.perf_counter()
-        res = export_bundle(ckpt, work / alias / "bundle", ExportOptions(precisions=precisions, calib=str(calib),
-                                                                        calib_count=16, force=True))
+        res = export_bundle(ckpt, work / alias / "bundle", ExportOptions(
+            graphs=GraphOptions(precisions, calib=str(calib), calib_count=16), force=True))
         export_s = time.perf_counter() - t0
         sizes = {f.name: f.stat().st_size for f in (work / alias / "bundle").iterdir()}
         cfg = BenchConfig(batches, warmup=1, iters=args.iters if e2e else 3, min_seconds=0.0, end_to_end=e2e,

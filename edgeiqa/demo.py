@@ -77,7 +77,8 @@ def run_demo(out: Path, backbone: str, head: str, budget_minutes: float, pretrai
              size: int = DEFAULTS["size"], crops: int = DEFAULTS["crops"], seed: int = DEFAULTS["seed"],
              refs: str | None = None, bench: bool = True, epochs: int = DEFAULTS["epochs"],
              labels: str = DEFAULTS["labels"], compare: Path | None = DEFAULT_BUNDLE) -> dict[str, Any]:
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions, GraphOptions
     from edgeiqa.runtime import Scorer
     from edgeiqa.runtime.bench import BenchConfig
     from edgeiqa.runtime.bench_cli import format_table, run_bench, write_plot
@@ -116,8 +117,8 @@ def run_demo(out: Path, backbone: str, head: str, budget_minutes: float, pretrai
 
     t = _step(3, total, "exporting the bundle (folded head, fp32 + int8 ONNX)")
     bundle = out / "bundle"
-    export = export_bundle(out / "checkpoint", bundle, ExportOptions(precisions=("fp32", "int8", "int8-dynamic"),
-                                                                    force=True, calib_count=32))
+    export = export_bundle(out / "checkpoint", bundle, ExportOptions(
+        graphs=GraphOptions(("fp32", "int8", "int8-dynamic"), calib_count=32), force=True))
     export_s = time.perf_counter() - t
 
     t = _step(4, total, "scoring the held-out photos with the runtime (ONNX Runtime, no torch): graded ordering")

@@ -27,7 +27,6 @@ YUV. Two numbers go in the manifest (`derived_from`):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,10 @@ import numpy as np
 from edgeiqa.export.camera_geometry import COEFFICIENTS, resize_taps, source_box
 from edgeiqa.export.onnx_graph import topological_order
 from edgeiqa.export.staged_folder import staged_folder
-from edgeiqa.runtime.bundle import INPUT_NAME, MANIFEST, input_block, load_bundle, sha256_file
+from edgeiqa.runtime.bundle import INPUT_NAME, MANIFEST, load_bundle, sha256_file
 from edgeiqa.runtime.errors import EdgeIQAError
-from edgeiqa.runtime.yuv import MATRICES, RANGES, YUV_FORMATS, rgb_to_yuv420, yuv420_to_rgb, yuv_shape
+from edgeiqa.runtime.input_spec import InputSpec, InputSpecError
+from edgeiqa.runtime.yuv import YUV_FORMATS, rgb_to_yuv420, yuv420_to_rgb
 from PIL import Image
 
 PREFIX = "camera_front/"
@@ -50,38 +50,6 @@ DERIVE_TOLERANCE = 0.02
 
 class DeriveError(EdgeIQAError):
     pass
-
-
-@dataclass(frozen=True)
-class CameraInput:
-    """What the derived graph takes: YUV 4:2:0 planes of one camera frame size."""
-
-    pixel_format: str  # nv12 | i420 | rgb (rgb: the same input, another batch: --static-batch)
-    frame_height: int = 0
-    frame_width: int = 0
-    matrix: str = "bt601"
-    yuv_range: str = "limited"
-
-    @property
-    def is_rgb(self) -> bool:
-        return self.pixel_format == "rgb"
-
-    def validate(self) -> None:
-        if self.is_rgb:
-            if self.frame_height or self.frame_width:
-                raise DeriveError("--frame sets a camera's YUV frame size: it needs --input nv12 or i420")
-            return
-        if self.pixel_format not in YUV_FORMATS:
-            raise DeriveError(f"--input must be one of rgb, {', '.join(YUV_FORMATS)}, got {self.pixel_format!r}")
-        if not (self.frame_height and self.frame_width):
-            raise DeriveError("--input nv12|i420 needs --frame WxH (the camera's frame size)")
-        if self.matrix not in MATRICES or self.yuv_range not in RANGES:
-            raise DeriveError(f"--yuv-matrix must be one of {', '.join(MATRICES)} and --yuv-range one of "
-                              f"{', '.join(RANGES)}")
-        try:
-            yuv_shape(self.frame_height, self.frame_width)
-        except ValueError as err:
-            raise DeriveError(f"--frame: {err}") from err
 
 
 class _Front:
@@ -120,21 +88,21 @@ class _Front:
         return self.op("Round", [self.op("Clip", [out, self.const(0.0), self.const(255.0)])])
 
 
-def front_end(cam: CameraInput, height: int, width: int, rule: str, interpolation: str, output: str,
-              output_type: int = 1) -> tuple[list[Any], list[Any]]:
+def front_end(spec: InputSpec, output: str, output_type: int = 1) -> tuple[list[Any], list[Any]]:
     """Nodes and initialisers: uint8 planes `frames` -> NHWC [N, height, width, 3] named `output`.
 
     The front end computes in float32 whatever the graph; `output_type` (an ONNX TensorProto type:
     16-bit for an fp16 graph) is what the replaced Cast produced, and the last node casts to it."""
     f = _Front()
-    h, w = cam.frame_height, cam.frame_width
-    a, b, c, d = COEFFICIENTS[cam.matrix]
-    y_off, y_gain, c_gain = (16.0, 255.0 / 219.0, 255.0 / 224.0) if cam.yuv_range == "limited" else (0.0, 1.0, 1.0)
+    h, w = spec.frame_size
+    height, width = spec.height, spec.width
+    a, b, c, d = COEFFICIENTS[spec.yuv_matrix]
+    y_off, y_gain, c_gain = (16.0, 255.0 / 219.0, 255.0 / 224.0) if spec.yuv_range == "limited" else (0.0, 1.0, 1.0)
     x = f.op("Cast", [INPUT_NAME], to=1)  # TensorRT: the uint8 input's only consumer is a Cast
     y = f.op("Slice", [x, f.const([0], np.int64), f.const([h], np.int64), f.const([1], np.int64)])
     y = f.op("Mul", [f.op("Sub", [y, f.const(y_off)]), f.const(y_gain)])  # [N, h, w]
     chroma = f.op("Slice", [x, f.const([h], np.int64), f.const([h + h // 2], np.int64), f.const([1], np.int64)])
-    if cam.pixel_format == "nv12":
+    if spec.pixel_format == "nv12":
         ch = f.op("Reshape", [chroma, f.const([-1, h // 2, w // 2, 2], np.int64)])
         axis = 3
     else:
@@ -155,9 +123,9 @@ def front_end(cam: CameraInput, height: int, width: int, rule: str, interpolatio
     rgb = f.op("Concat", [f.op("Unsqueeze", [t, f.const([3], np.int64)]) for t in (r, g, bl)], axis=3)
     rgb = f.op("Round", [f.op("Clip", [rgb, f.const(0.0), f.const(255.0)])])  # [N, h, w, 3], an RGB frame's values
     if (h, w) != (height, width):
-        x0, y0, x1, y1 = source_box(h, w, height, width, rule)
-        rgb = f.resample(rgb, *resize_taps(w, width, x0, x1, interpolation), axis=2)
-        rgb = f.resample(rgb, *resize_taps(h, height, y0, y1, interpolation), axis=1)
+        x0, y0, x1, y1 = source_box(h, w, height, width, spec.resize)
+        rgb = f.resample(rgb, *resize_taps(w, width, x0, x1, spec.interpolation), axis=2)
+        rgb = f.resample(rgb, *resize_taps(h, height, y0, y1, spec.interpolation), axis=1)
     if output_type == 1:
         f.op("Identity", [rgb], out=output)
     else:
@@ -165,8 +133,9 @@ def front_end(cam: CameraInput, height: int, width: int, rule: str, interpolatio
     return f.nodes, f.inits
 
 
-def derive_graph(src: Path, dst: Path, cam: CameraInput, inp: dict[str, Any], static_batch: int = 0) -> None:
-    """Compose the front end in front of one ONNX graph of the bundle."""
+def derive_graph(src: Path, dst: Path, spec: InputSpec) -> None:
+    """Compose the front end of `spec` in front of one ONNX graph of the bundle (an RGB `spec`:
+    the same graph, its batch fixed)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -179,7 +148,8 @@ def derive_graph(src: Path, dst: Path, cam: CameraInput, inp: dict[str, Any], st
     if len(casts) != 1 or len(readers) != 1:
         raise DeriveError(f"{src.name}: its input feeds {len(readers)} nodes; expected one Cast (re-export the bundle "
                           "with this edgeiqa)")
-    if cam.is_rgb:  # the same graph with a fixed batch
+    static_batch = spec.batch if isinstance(spec.batch, int) else 0
+    if not spec.is_yuv:  # the same graph with a fixed batch
         graph.input[0].type.tensor_type.shape.dim[0].dim_value = static_batch
         ordered = topological_order(list(graph.node), {i.name for i in graph.initializer} | {INPUT_NAME})
         del graph.node[:]
@@ -190,15 +160,14 @@ def derive_graph(src: Path, dst: Path, cam: CameraInput, inp: dict[str, Any], st
         return
     cast = casts[0]
     to = next(a.i for a in cast.attribute if a.name == "to")
-    nodes, inits = front_end(cam, int(inp["height"]), int(inp["width"]), inp.get("resize", "crop"),
-                             inp.get("interpolation", "bicubic"), cast.output[0], to)
+    nodes, inits = front_end(spec, cast.output[0], to)
     rest = [n for n in graph.node if n is not cast]
     known = {i.name for i in graph.initializer} | {i.name for i in inits} | {INPUT_NAME}
     ordered = topological_order(nodes + rest, known)
     del graph.node[:]
     graph.node.extend(ordered)
     graph.initializer.extend(inits)
-    rows, cols = yuv_shape(cam.frame_height, cam.frame_width)
+    rows, cols = spec.item_shape
     new_input = helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8,
                                               [static_batch or "batch", rows, cols])
     del graph.input[:]
@@ -208,64 +177,76 @@ def derive_graph(src: Path, dst: Path, cam: CameraInput, inp: dict[str, Any], st
     onnx.save(model, str(dst))
 
 
-def _reference_for(source, cam: CameraInput) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _reference_for(source, spec: InputSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(RGB frames at the camera's size, their YUV planes, names) from the source's reference frames."""
     from edgeiqa.runtime.reference import load_reference
 
     ref = load_reference(source)
-    if source.manifest["input"].get("pixel_format", "rgb") != "rgb":
-        raise DeriveError(f"{source.path} already takes {source.manifest['input']['pixel_format']}: derive from "
-                          "an RGB bundle")
-    if source.manifest["input"]["dtype"] != "uint8":
-        raise DeriveError(f"{source.path} takes float input (--float-input): derive from a uint8 RGB bundle")
-    if cam.is_rgb:
+    if not spec.is_yuv:
         return ref.frames, ref.frames, ref.names
+    fh, fw = spec.frame_size
     rgb = []
     for frame in ref.frames:  # cover the camera frame, centred (the model's crop rule then maps it back)
         img = Image.fromarray(frame)
-        scale = max(cam.frame_width / img.width, cam.frame_height / img.height)
+        scale = max(fw / img.width, fh / img.height)
         big = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC)
-        x0, y0 = (big.width - cam.frame_width) // 2, (big.height - cam.frame_height) // 2
-        rgb.append(np.asarray(big.crop((x0, y0, x0 + cam.frame_width, y0 + cam.frame_height))))
+        x0, y0 = (big.width - fw) // 2, (big.height - fh) // 2
+        rgb.append(np.asarray(big.crop((x0, y0, x0 + fw, y0 + fh))))
     rgb_frames = np.stack(rgb)
-    planes = np.stack([rgb_to_yuv420(f, cam.pixel_format, cam.matrix, cam.yuv_range) for f in rgb_frames])
+    planes = np.stack([rgb_to_yuv420(f, spec.pixel_format, spec.yuv_matrix, spec.yuv_range) for f in rgb_frames])
     return rgb_frames, planes, ref.names
 
 
-def derive_bundle(bundle: str | Path, out: str | Path, cam: CameraInput, static_batch: int = 0,
-                  force: bool = False) -> dict[str, Any]:
-    """Write a camera variant of `bundle` at `out`; returns its manifest."""
+def camera_spec(source: InputSpec, pixel_format: str, frame: tuple[int, int] | None, yuv_matrix: str,
+                yuv_range: str, static_batch: int) -> InputSpec:
+    """The derived bundle's input: the source's model input, taken as `pixel_format` planes of
+    `frame` (height, width), or - for "rgb" - the same frames at a fixed batch."""
+    if source.is_yuv:
+        raise DeriveError(f"the bundle already takes {source.pixel_format}: derive from an RGB bundle")
+    if source.float_input:
+        raise DeriveError("the bundle takes float input (--float-input): derive from a uint8 RGB bundle")
+    if static_batch < 0 or (pixel_format == "rgb" and not static_batch):
+        raise DeriveError("--input rgb derives a fixed-batch variant: give --static-batch N >= 1"
+                          if pixel_format == "rgb" else f"--static-batch must be >= 1, got {static_batch}")
+    if pixel_format in YUV_FORMATS and frame is None:
+        raise DeriveError("--input nv12|i420 needs --frame WxH (the camera's frame size)")
+    try:
+        return source.replace(pixel_format=pixel_format, frame=frame, yuv_matrix=yuv_matrix, yuv_range=yuv_range,
+                              batch=static_batch or "dynamic").validate()
+    except InputSpecError as err:
+        raise DeriveError(str(err)) from err
+
+
+def derive_bundle(bundle: str | Path, out: str | Path, pixel_format: str = "nv12",
+                  frame: tuple[int, int] | None = None, yuv_matrix: str = "bt601", yuv_range: str = "limited",
+                  static_batch: int = 0, force: bool = False) -> dict[str, Any]:
+    """Write a camera variant of `bundle` at `out` (frame: the camera's (height, width)); returns
+    its manifest."""
     from edgeiqa.runtime import cpu_class
     from edgeiqa.runtime.reference import write_reference
     from edgeiqa.runtime.scorer import Scorer
 
-    cam.validate()
-    if static_batch < 0 or (cam.is_rgb and not static_batch):
-        raise DeriveError("--input rgb derives a fixed-batch variant: give --static-batch N >= 1"
-                          if cam.is_rgb else f"--static-batch must be >= 1, got {static_batch}")
     source = load_bundle(bundle)  # every file's sha256 checked
+    spec = camera_spec(source.input_spec, pixel_format, frame, yuv_matrix, yuv_range, static_batch)
     out = Path(out)
     if out.exists() and not force:
         raise DeriveError(f"{out} exists; pass --force to replace it")
     graphs = source.find("onnx")
     if not graphs:
         raise DeriveError(f"{source.path} has no ONNX graph to derive from")
-    rgb_frames, planes, names = _reference_for(source, cam)
-    inp = source.manifest["input"]
+    rgb_frames, planes, names = _reference_for(source, spec)
     with staged_folder(out) as tmp:
         models, scores = [], {}
         for entry in sorted(graphs, key=lambda e: e.precision != "fp32"):
-            derive_graph(source.file(entry), tmp / entry.file, cam, inp, static_batch)
+            derive_graph(source.file(entry), tmp / entry.file, spec)
             info = {k: v for k, v in entry.info.items() if k not in ("data_file", "ops")}
-            info["derived"] = (f"batch fixed to {static_batch}" if cam.is_rgb else
-                               f"{cam.pixel_format} {cam.frame_width}x{cam.frame_height} front end composed in "
-                               "front of the source graph (float in every precision)")
+            fh, fw = spec.frame_size
+            info["derived"] = (f"batch fixed to {static_batch}" if not spec.is_yuv else
+                               f"{spec.pixel_format} {fw}x{fh} front end composed in front of the source graph "
+                               "(float in every precision)")
             models.append(info)
         manifest = json.loads(json.dumps(source.manifest))
-        frame = None if cam.is_rgb else (cam.frame_height, cam.frame_width)
-        manifest["input"] = input_block(inp["height"], inp["width"], inp["mean"], inp["std"], inp.get("resize", "crop"),
-                                        inp.get("interpolation", "bicubic"), False, static_batch or "dynamic",
-                                        cam.pixel_format, frame, cam.matrix, cam.yuv_range)
+        manifest["input"] = spec.manifest_block()
         manifest["models"] = models
         manifest["files"] = {}
         manifest.pop("reference", None)
@@ -276,8 +257,7 @@ def derive_bundle(bundle: str | Path, out: str | Path, cam: CameraInput, static_
             with Scorer.load(tmp, backend="onnxruntime", device="cpu", precision=entry["precision"]) as scorer:
                 scores[entry["precision"]] = scorer.score_array(planes)
         with Scorer.load(source.path, backend="onnxruntime", device="cpu", precision="fp32") as rgb:
-            runtime_rgb = [yuv420_to_rgb(p, cam.pixel_format, cam.matrix, cam.yuv_range) for p in planes] \
-                if not cam.is_rgb else list(rgb_frames)
+            runtime_rgb = [yuv420_to_rgb(p, *spec.yuv) for p in planes] if spec.is_yuv else list(rgb_frames)
             same_planes = np.array([r.score for r in rgb.score(runtime_rgb)])
             source_rgb = np.array([r.score for r in rgb.score(list(rgb_frames))])
         scale = source.manifest["score"]["scale"]

@@ -26,13 +26,13 @@ def main_derive(argv: list[str]) -> int:
     p.add_argument("--static-batch", type=int, default=0, metavar="N", help="a fixed batch N (DLA, SoCs)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     args = p.parse_args(argv)
-    from edgeiqa.export.derive import CameraInput, derive_bundle
+    from edgeiqa.export.derive import derive_bundle
     from edgeiqa.runtime.errors import EdgeIQAError
 
     fh, fw = args.frame or (0, 0)
-    cam = CameraInput(args.pixel_format, fh, fw, args.yuv_matrix, args.yuv_range)
     try:
-        manifest = derive_bundle(args.bundle, args.out, cam, args.static_batch, args.force)
+        manifest = derive_bundle(args.bundle, args.out, args.pixel_format, args.frame, args.yuv_matrix,
+                                 args.yuv_range, args.static_batch, args.force)
     except (EdgeIQAError, OSError, ValueError) as err:
         print(f"edgeiqa derive: {err}", file=sys.stderr)
         return 1

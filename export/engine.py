@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeiqa.runtime.bundle import CPU_ONLY_PRECISIONS, MANIFEST, Bundle, item_shape, load_bundle, sha256_file
+from edgeiqa.runtime.bundle import CPU_ONLY_PRECISIONS, MANIFEST, Bundle, load_bundle, sha256_file
 from edgeiqa.runtime.errors import BackendUnavailableError, EdgeIQAError
 
 ENGINE_PRECISIONS = ("fp32", "fp16", "int8")
@@ -122,7 +122,7 @@ def build_engines(bundle_path: str | Path, precisions: tuple[str, ...] = ("fp16"
     for precision in precisions:
         src = source_graph(load_bundle(bundle.path, verify=False), precision)
         try:
-            entry = build_engine(src, bundle.path, precision, item_shape(bundle.manifest["input"]), profile,
+            entry = build_engine(src, bundle.path, precision, bundle.input_spec.item_shape, profile,
                                  version_compatible=version_compatible)
         except (RuntimeError, BackendUnavailableError) as err:
             outcomes.append(EngineOutcome(precision, None, False, f"build failed: {err}"))

@@ -16,12 +16,13 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from edgeiqa.export import camera_input
 from edgeiqa.export.checks import enforce
 from edgeiqa.export.fold import fold_head, measure_on
 from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
+from edgeiqa.export.options import ExportOptions, TensorRTOptions
 from edgeiqa.export.staged_folder import staged_folder
+from edgeiqa.export.yuv_input import graph_front
 from edgeiqa.runtime import cpu_class
 from edgeiqa.runtime.bundle import (
     ATTRIBUTES_NAME,
@@ -31,11 +32,10 @@ from edgeiqa.runtime.bundle import (
     PRECISIONS,
     SCHEMA,
     SCHEMA_VERSION,
-    input_block,
-    item_shape,
     sha256_file,
 )
 from edgeiqa.runtime.errors import BackendUnavailableError, EdgeIQAError
+from edgeiqa.runtime.input_spec import InputSpec, InputSpecError
 from edgeiqa.runtime.pipeline import prefetch_batches
 from edgeiqa.runtime.preprocess import find_images
 from edgeiqa.train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
@@ -51,39 +51,6 @@ MIN_RANK_IMAGES = 20  # below this a Spearman between precisions is noise (one s
 
 class ExportError(EdgeIQAError):
     pass
-
-
-@dataclass
-class ExportOptions:
-    precisions: tuple[str, ...] = ("fp32",)
-    calib: str | None = None  # folder of calibration images; default: a sample of the training split
-    calib_count: int = 64
-    prune: float = 0.0
-    float_input: bool = False
-    trt: bool = False
-    trt_batch: tuple[int, int, int] = (1, 8, 32)
-    triton: str | None = None
-    force: bool = False
-    opset: int = 18
-    check_count: int = 32
-    ship: tuple[str, ...] | None = None  # precisions kept in the bundle (default: every one exported)
-    model_card: dict[str, Any] | None = None  # what the model was trained on and how it was measured
-    static_batch: int = 0  # > 0: a fixed batch (and TensorRT profile min = opt = max = it)
-    tf32: bool = False  # let fp32 TensorRT engines use TF32 tensor cores
-    trt_version_compatible: bool = False  # plans the lean runtime and later TensorRT versions can load
-    check: bool = True  # fail when a measured error exceeds its tolerance (edgeiqa.export.checks)
-    pixel_format: str = "rgb"  # "nv12" | "i420": the camera's planes in, conversion baked in
-    frame: tuple[int, int] | None = None  # (height, width) of the camera's YUV frames (default: the model's)
-    yuv_matrix: str = "bt601"
-    yuv_range: str = "limited"
-    # Thresholds people can set (runtime/thresholds.py): the rating scale's five categories as four
-    # MOS boundaries (bad|poor|fair|good|excellent), and the percentiles of scores on rated photos
-    # the model never trained on (the release recipe passes its out-of-fold scores).
-    categories: tuple[float, ...] = ()
-    score_percentiles: dict[str, Any] | None = None
-
-    def camera(self) -> tuple[str, tuple[int, int] | None, str, str]:
-        return self.pixel_format, self.frame, self.yuv_matrix, self.yuv_range
 
 
 @dataclass
@@ -156,25 +123,33 @@ def _score_error(ref: np.ndarray, other: np.ndarray) -> dict[str, float]:
     return {"max_abs": float(d.max()), "mean_abs": float(d.mean())}
 
 
-def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOptions | None = None) -> ExportResult:
-    opts = options or ExportOptions()
-    checkpoint, out = Path(checkpoint), Path(out)
-    bad_precisions = [p for p in opts.precisions if p not in PRECISIONS]
-    if bad_precisions or "fp32" not in opts.precisions:
+def _checked(opts: ExportOptions) -> ExportOptions:
+    """The options with every flag combination no export can honour refused up front (before a
+    checkpoint is even read), and a static batch carried into the TensorRT profile."""
+    g = opts.graphs
+    bad_precisions = [p for p in g.precisions if p not in PRECISIONS]
+    if bad_precisions or "fp32" not in g.precisions:
         raise ExportError(f"--precision must include fp32 and be among {', '.join(PRECISIONS)}; got "
-                          f"{', '.join(opts.precisions)}")
-    if opts.ship and not set(opts.ship) <= set(opts.precisions):
-        raise ExportError(f"--ship {','.join(opts.ship)} must be among the exported precisions "
-                          f"{','.join(opts.precisions)}")
-    if opts.static_batch < 0:
-        raise ExportError(f"--static-batch must be >= 1, got {opts.static_batch}")
-    if opts.static_batch:
-        opts = dataclasses.replace(opts, trt_batch=(opts.static_batch,) * 3)
-    if not (1 <= opts.trt_batch[0] <= opts.trt_batch[1] <= opts.trt_batch[2]):
-        raise ExportError(f"--batch min,opt,max must satisfy 1 <= min <= opt <= max, got {opts.trt_batch}")
+                          f"{', '.join(g.precisions)}")
+    if g.ship and not set(g.ship) <= set(g.precisions):
+        raise ExportError(f"--ship {','.join(g.ship)} must be among the exported precisions {','.join(g.precisions)}")
+    n = opts.input.static_batch
+    if n < 0:
+        raise ExportError(f"--static-batch must be >= 1, got {n}")
+    if n:
+        opts = dataclasses.replace(opts, tensorrt=dataclasses.replace(opts.tensorrt, batch=(n, n, n)))
+    lo, mid, hi = opts.tensorrt.batch
+    if not 1 <= lo <= mid <= hi:
+        raise ExportError(f"--batch min,opt,max must satisfy 1 <= min <= opt <= max, got {opts.tensorrt.batch}")
+    return opts
+
+
+def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOptions | None = None) -> ExportResult:
+    opts = _checked(options or ExportOptions())
+    checkpoint, out = Path(checkpoint), Path(out)
     try:
-        camera_input.validate(opts.pixel_format, opts.float_input, opts.frame, opts.yuv_matrix, opts.yuv_range)
-    except camera_input.InputFormatError as err:
+        opts.input.check()
+    except InputSpecError as err:
         raise ExportError(str(err)) from err
     _check_output_folder(out, opts.force)
     try:
@@ -187,39 +162,37 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
         notes.append(f"merged {merged} LoRA layers into the backbone")
     pre, scale = model.preprocess, LabelScale.from_dict(cfg["label_scale"])
     seed = int(cfg["train"].get("seed", 0))
+    spec = opts.input.spec(pre.height, pre.width, pre.mean, pre.std, pre.resize, pre.interpolation)
 
     # Real images for every check: the run's test images (never used for calibration); the SRCC
     # recorded is on those alone. A model trained on everything has no test split: its numerical
     # checks use its own images and the manifest carries no SRCC of its own (see --model-card).
-    check_paths, check_mos = _dataset_images(cfg, checkpoint, ("test",), opts.check_count, seed)
+    check_paths, check_mos = _dataset_images(cfg, checkpoint, ("test",), opts.checks.count, seed)
     if not check_paths:
-        check_paths, _ = _dataset_images(cfg, checkpoint, ("val", "train"), opts.check_count, seed)
+        check_paths, _ = _dataset_images(cfg, checkpoint, ("val", "train"), opts.checks.count, seed)
         check_mos = []
     check_frames, _ = _load_frames(check_paths, pre.load, (pre.height, pre.width, 3))
     if len(check_frames) == 0:
         notes.append("the checkpoint's dataset is not reachable: checks use random frames")
         check_frames = np.random.default_rng(seed).integers(0, 256, (8, pre.height, pre.width, 3), dtype=np.uint8)
         check_paths, check_mos = [], []
-    load_input = camera_input.input_loader(*opts.camera(), pre)
-    front = camera_input.graph_front(*opts.camera(), pre)
+    front = graph_front(spec)
     check_inputs = check_frames  # what the graph takes, from the same images
     if front is not None:
-        shape = camera_input.random_item_shape(opts.pixel_format, opts.frame, pre)
-        check_inputs = (_load_frames(check_paths, load_input, shape)[0] if check_paths else
+        shape = spec.loaded_shape
+        check_inputs = (_load_frames(check_paths, spec.load, shape)[0] if check_paths else
                         np.random.default_rng(seed).integers(0, 256, (8, *shape), dtype=np.uint8))
 
-    folded, fold_report = fold_head(model.head, opts.prune)
+    folded, fold_report = fold_head(model.head, opts.graphs.prune)
     with torch.no_grad():
         measure_on(folded, model.head, model.embed(torch.from_numpy(check_frames)).float(), fold_report)
         x = torch.from_numpy(check_inputs)
         emb = model.backbone(front(x) if front is not None else model.normalize(x))
         reference = scale.to_mos(model.head(emb.float()).numpy().astype(np.float64))
-    graph = ScoringGraph(model, folded, scale, opts.float_input, front).eval()
-    block = input_block(pre.height, pre.width, pre.mean, pre.std, pre.resize, pre.interpolation, opts.float_input,
-                        opts.static_batch or "dynamic", opts.pixel_format, opts.frame, opts.yuv_matrix, opts.yuv_range)
+    graph = ScoringGraph(model, folded, scale, spec.float_input, front).eval()
 
     with staged_folder(out) as tmp:
-        job = ExportJob(tmp, checkpoint, cfg, opts, graph, scale, pre, block, load_input, seed, check_inputs,
+        job = ExportJob(tmp, checkpoint, cfg, opts, graph, scale, pre, spec, seed, check_inputs,
                         check_mos, reference, fold_report.to_dict(), notes)
         for step in (write_onnx, write_reduced_precisions, check_tolerances, write_reference_frames, write_engines,
                      write_triton, drop_unshipped, write_manifest):
@@ -238,8 +211,7 @@ class ExportJob:
     graph: ScoringGraph
     scale: LabelScale
     pre: Any  # the checkpoint's recorded PreprocessConfig
-    input: dict[str, Any]  # the manifest's input block
-    load_input: Callable[[Any], np.ndarray]  # image -> one item of the graph input
+    spec: InputSpec  # what the graph takes; spec.load turns an image into one item of it
     seed: int
     check_frames: np.ndarray  # graph inputs (RGB frames or YUV planes) of the check images
     check_mos: list[float]
@@ -258,13 +230,13 @@ class ExportJob:
 
     def feed(self, frames: np.ndarray) -> np.ndarray:
         """Frames as the graph takes them (uint8 NHWC, or normalised float NCHW with --float-input)."""
-        if not self.opts.float_input:
+        if not self.spec.float_input:
             return frames
         with torch.no_grad():
             return self.graph.normalize(torch.from_numpy(frames)).numpy()
 
     def run(self, onnx_file: Path) -> np.ndarray:
-        return run_onnx(onnx_file, self.feed(self.check_frames), static_batch=self.opts.static_batch)
+        return run_onnx(onnx_file, self.feed(self.check_frames), static_batch=self.opts.input.static_batch)
 
 
 INT8_FLAVOURS = {"int8": "tensorrt", "int8-cpu": "cpu", "int8-cpu-avx2": "cpu-avx2"}  # precision -> quantiser
@@ -282,8 +254,8 @@ QUANTIZATION_NOTES = {
 def write_onnx(job: ExportJob) -> None:
     """The fp32 graph every other artefact derives from, and its error against PyTorch."""
     x = torch.from_numpy(job.check_frames[:2])
-    example = job.graph.normalize(x) if job.opts.float_input else x
-    data_file = export_onnx(job.graph, example, job.fp32, job.opts.opset, job.opts.static_batch)
+    example = job.graph.normalize(x) if job.spec.float_input else x
+    data_file = export_onnx(job.graph, example, job.fp32, job.opts.graphs.opset, job.opts.input.static_batch)
     job.fp32_scores = job.run(job.fp32)
     entry = {"file": job.fp32.name, "format": "onnx", "precision": "fp32", "ops": graph_ops(job.fp32),
              "error_vs_pytorch": _score_error(job.reference, job.fp32_scores)}
@@ -301,14 +273,14 @@ def write_reduced_precisions(job: ExportJob) -> None:
     opts, fp32_scores = job.opts, job.fp32_scores
     assert fp32_scores is not None, "write_onnx runs first"
     calib = None
-    if {"int8", "int8-cpu", "int8-cpu-avx2"} & set(opts.precisions):
+    if {"int8", "int8-cpu", "int8-cpu-avx2"} & set(opts.graphs.precisions):
         calib = job.feed(_calibration_frames(job))
-    for precision in [p for p in opts.precisions if p != "fp32"]:
+    for precision in [p for p in opts.graphs.precisions if p != "fp32"]:
         dst = job.folder / f"model.{precision}.onnx"
         if precision == "fp16":
             quantize.to_fp16(job.fp32, dst)
         elif precision in INT8_FLAVOURS:
-            quantize.to_int8_qdq(job.fp32, dst, calib, INT8_FLAVOURS[precision], opts.static_batch)
+            quantize.to_int8_qdq(job.fp32, dst, calib, INT8_FLAVOURS[precision], opts.input.static_batch)
         else:
             quantize.to_int8_dynamic(job.fp32, dst)
         scores = job.run(dst)
@@ -345,21 +317,22 @@ def write_reference_frames(job: ExportJob) -> None:
     from edgeiqa.export.reference_frames import reference_frames
     from edgeiqa.runtime.reference import write_reference
 
-    frames, names = reference_frames(job.load_input)
-    scores = {m["precision"]: run_onnx(job.folder / m["file"], job.feed(frames), static_batch=job.opts.static_batch)
+    frames, names = reference_frames(job.spec.load)
+    n = job.opts.input.static_batch
+    scores = {m["precision"]: run_onnx(job.folder / m["file"], job.feed(frames), static_batch=n)
               for m in job.models if m["format"] == "onnx"}
     job.reference_block = write_reference(job.folder, frames, names, scores, cpu_class.detect().to_dict())
 
 
 def check_tolerances(job: ExportJob) -> None:
-    if job.opts.check:
+    if job.opts.checks.enforce:
         enforce(job.models, job.fold, job.scale.hi - job.scale.lo)
 
 
 def write_engines(job: ExportJob) -> None:
     """TensorRT engines for the TensorRT-legal graphs; a failure is reported, never fatal."""
-    if job.opts.trt:
-        job.trt_error = _build_engines(job.folder, job.models, job.opts, item_shape(job.input))
+    if job.opts.tensorrt.build:
+        job.trt_error = _build_engines(job.folder, job.models, job.opts.tensorrt, job.spec.item_shape)
 
 
 def write_triton(job: ExportJob) -> None:
@@ -369,21 +342,22 @@ def write_triton(job: ExportJob) -> None:
 
     name = "edgeiqa_" + "".join(c if c.isalnum() else "_" for c in str(job.cfg["train"]["backbone"]))
     n_attributes = len(output_block(job.graph).get("attributes", {}).get("names", []))
-    write_triton_repository(Path(job.opts.triton), name, job.fp32, item_shape(job.input), job.opts.trt_batch[2],
-                            job.opts.float_input, n_attributes)
+    write_triton_repository(Path(job.opts.triton), name, job.fp32, job.spec.item_shape, job.opts.tensorrt.batch[2],
+                            job.spec.float_input, n_attributes)
     job.notes.append(f"Triton repository: {Path(job.opts.triton) / name}")
 
 
 def drop_unshipped(job: ExportJob) -> None:
     """Precisions built only for the checks leave the bundle (--ship)."""
-    if not job.opts.ship:
+    if not job.opts.graphs.ship:
         return
-    for m in [m for m in job.models if m["format"] == "onnx" and m["precision"] not in job.opts.ship]:
+    for m in [m for m in job.models if m["format"] == "onnx" and m["precision"] not in job.opts.graphs.ship]:
         job.models.remove(m)
         for name in (m["file"], m.get("data_file")):
             if name:
                 (job.folder / name).unlink()
-    job.notes.append(f"shipped precisions: {', '.join(job.opts.ship)} (the others were built for the checks only)")
+    job.notes.append(f"shipped precisions: {', '.join(job.opts.graphs.ship)} (the others were built for the checks "
+                     "only)")
 
 
 def write_manifest(job: ExportJob) -> None:
@@ -396,17 +370,17 @@ def write_manifest(job: ExportJob) -> None:
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "source_checkpoint": str(job.checkpoint),
         "model": {"backbone": cfg["backbone"], "head": cfg["head"], "regime": cfg["regime"]},
-        "input": job.input,
+        "input": job.spec.manifest_block(),
         "output": output_block(job.graph),
         "score": {"scale": job.scale.to_dict(), "higher_is_better": True,
                   "note": "the graph outputs the MOS scale directly: mos = lo + t * (hi - lo) is baked in",
-                  **thresholds_block(opts.categories, opts.score_percentiles)},
+                  **thresholds_block(opts.card.categories, opts.card.score_percentiles)},
         "metrics": cfg.get("metrics", {}),
         "check_images": {"split": "test" if job.check_mos else "train/val (no test split)",
                          "n": int(len(job.check_frames)),
                          "note": "srcc_test_sample: SRCC of each model on these test images of the checkpoint's "
                                  "own split; absent when the checkpoint has no test split"},
-        "trained_on": opts.model_card or {},
+        "trained_on": opts.card.model_card or {},
         "fold": job.fold,
         "models": job.models,
         **({"reference": job.reference_block} if job.reference_block else {}),
@@ -456,7 +430,7 @@ def thresholds_block(categories: tuple[float, ...], percentiles: dict[str, Any] 
 
 
 def _calibration_frames(job: ExportJob) -> np.ndarray:
-    opts = job.opts
+    opts = job.opts.graphs
     if opts.calib:
         paths = find_images([opts.calib])
         if len(paths) > opts.calib_count:
@@ -466,7 +440,7 @@ def _calibration_frames(job: ExportJob) -> np.ndarray:
     else:
         paths, _ = _dataset_images(job.cfg, job.checkpoint, ("train",), opts.calib_count, job.seed)
         source = "a sample of the training split"
-    frames, bad = _load_frames(paths, job.load_input, item_shape(job.input))
+    frames, bad = _load_frames(paths, job.spec.load, job.spec.loaded_shape)
     notes = job.notes
     if bad:
         notes.append(f"calibration: skipped {len(bad)} unreadable images, e.g. {bad[0]}")
@@ -477,7 +451,7 @@ def _calibration_frames(job: ExportJob) -> np.ndarray:
     return frames
 
 
-def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions, shape: tuple[int, ...]
+def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: TensorRTOptions, shape: tuple[int, ...]
                    ) -> str | None:
     from edgeiqa.export.tensorrt_build import build_engine, tensorrt_available
 
@@ -488,8 +462,8 @@ def _build_engines(tmp: Path, models: list[dict[str, Any]], opts: ExportOptions,
         if m["format"] != "onnx" or m["precision"] in CPU_ONLY_PRECISIONS:  # not TensorRT graphs
             continue
         try:
-            models.append(build_engine(tmp / m["file"], tmp, m["precision"], shape, opts.trt_batch, tf32=opts.tf32,
-                                       version_compatible=opts.trt_version_compatible))
+            models.append(build_engine(tmp / m["file"], tmp, m["precision"], shape, opts.batch, tf32=opts.tf32,
+                                       version_compatible=opts.version_compatible))
         except (RuntimeError, BackendUnavailableError) as err:
             return f"TensorRT build of {m['file']} failed: {err}"
     return None

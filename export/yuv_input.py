@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from edgeiqa.export.camera_geometry import COEFFICIENTS, resize_taps, source_box
+from edgeiqa.runtime.input_spec import InputSpec
 from torch import nn
 
 MAX_GATHER_TAPS = 24  # beyond this many taps per output (a large downscale) one dense MatMul is cheaper
@@ -105,3 +106,13 @@ class YuvInput(nn.Module):
 
     def forward(self, planes: torch.Tensor) -> torch.Tensor:
         return self.resize(self.rgb(planes)) * self.scale - self.shift
+
+
+def graph_front(spec: InputSpec) -> nn.Module | None:
+    """The front end a graph of this input needs before its backbone: None for RGB (the scoring
+    graph normalises uint8 frames itself)."""
+    if not spec.is_yuv:
+        return None
+    fh, fw = spec.frame_size
+    return YuvInput(spec.pixel_format, spec.yuv_matrix, spec.yuv_range, fh, fw, spec.height, spec.width, spec.mean,
+                    spec.std, spec.interpolation, spec.resize)

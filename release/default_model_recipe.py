@@ -50,14 +50,15 @@ def _fold_scores(checkpoint: Path, bundle: Path, precisions: tuple[str, ...], oo
                  ) -> dict[str, dict[str, float]]:
     """Each precision's metrics on the fold's test photos; `oof` collects the fp32 scores by path
     (out of fold: each photo scored by the one model that never saw it)."""
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions, GraphOptions
     from edgeiqa.runtime import Scorer
     from edgeiqa.train.data.registry import load_dataset
     from edgeiqa.train.data.splits import load_split
     from edgeiqa.train.metrics import iqa_metrics
 
     cfg = json.loads((checkpoint / "config.json").read_text())["train"]
-    export_bundle(checkpoint, bundle, ExportOptions(precisions=precisions, force=True, calib_count=64))
+    export_bundle(checkpoint, bundle, ExportOptions(graphs=GraphOptions(precisions, calib_count=64), force=True))
     ds = load_dataset(cfg["dataset"], cfg["data_root"], **({"csv": cfg["csv"]} if cfg.get("csv") else {}))
     test = load_split(checkpoint / "split.json", ds)["test"]
     mos = np.array([ds.samples[i].mos for i in test])
@@ -101,7 +102,8 @@ def main() -> None:
                         "deterministic on the CPU): re-export and re-measure the precisions only")
     args = p.parse_args()
 
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import CardOptions, ExportOptions, GraphOptions
     from edgeiqa.train.config import TrainConfig
     from edgeiqa.train.protocol import run_protocol
     from edgeiqa.train.trainer import train
@@ -171,9 +173,9 @@ def main() -> None:
                                                       "cpu": measured.get("cpu"), "date": measured.get("date")}
     percentiles = percentile_values(np.array(list(oof.values())), f"out-of-fold fp32 scores of the {len(oof)} rated "
                                     f"photos ({args.folds}-fold CV: each scored by the model that never saw it)")
-    export_bundle(final_dir, Path(args.out), ExportOptions(precisions=PRECISIONS, ship=ship, force=True,
-                                                           model_card=card, categories=CLIVE_CATEGORIES,
-                                                           score_percentiles=percentiles))
+    export_bundle(final_dir, Path(args.out), ExportOptions(
+        graphs=GraphOptions(PRECISIONS, ship=ship), force=True,
+        card=CardOptions(model_card=card, categories=CLIVE_CATEGORIES, score_percentiles=percentiles)))
     # The folder is also the package edgeiqa.default_model of the wheel (runtime/default_model.py).
     (Path(args.out) / "__init__.py").write_text('"""The default model as package data: see runtime/default_model.py '
                                                 '(this file is not part of the bundle)."""\n')

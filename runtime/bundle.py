@@ -10,9 +10,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeiqa.runtime.errors import BundleError
+
+if TYPE_CHECKING:
+    from edgeiqa.runtime.input_spec import InputSpec
 
 SCHEMA = "edgeiqa-bundle"
 SCHEMA_VERSION = 1
@@ -61,6 +64,13 @@ class Bundle:
         return self.manifest["input"]
 
     @property
+    def input_spec(self) -> InputSpec:
+        """The input block as a typed value (runtime/input_spec.py)."""
+        from edgeiqa.runtime.input_spec import InputSpec
+
+        return InputSpec.from_manifest(self.input)
+
+    @property
     def height(self) -> int:
         return int(self.input["height"])
 
@@ -82,39 +92,6 @@ class Bundle:
 def attribute_names(manifest: dict[str, Any]) -> list[str]:
     """The names of the graph's `attributes` columns, or [] for a score-only bundle."""
     return list(manifest.get("output", {}).get("attributes", {}).get("names", []))
-
-
-def input_block(height: int, width: int, mean: Any, std: Any, resize: str, interpolation: str,
-                float_input: bool = False, batch: int | str = "dynamic", pixel_format: str = "rgb",
-                frame: tuple[int, int] | None = None, yuv_matrix: str = "bt601", yuv_range: str = "limited"
-                ) -> dict[str, Any]:
-    """The manifest's "input": everything a caller needs to turn a photo into the model input.
-
-    The exporter writes it and a checkpoint scored through the runtime's Scorer (`predict`) builds
-    the same block, so both reach their pixels by the one path. height/width are always the
-    model's; a YUV input adds the camera frame's size and colour standard.
-    """
-    block = {"name": INPUT_NAME, "dtype": "float32" if float_input else "uint8",
-             "layout": "NCHW" if float_input else "NHWC", "height": int(height), "width": int(width),
-             "channels": 3, "color": "RGB", "resize": resize, "interpolation": interpolation,
-             "normalization_baked": not float_input, "mean": list(mean), "std": list(std), "batch": batch,
-             "pixel_format": pixel_format}
-    if pixel_format != "rgb":
-        fh, fw = frame or (height, width)
-        block.update(layout=f"{pixel_format.upper()} planes [N, frame_height*3/2, frame_width]", channels=1,
-                     color="YUV 4:2:0", frame_height=int(fh), frame_width=int(fw),
-                     yuv={"matrix": yuv_matrix, "range": yuv_range,
-                          "chroma": "each chroma sample covers its 2x2 luma block (repeated, not interpolated)",
-                          "to_model": f"{resize} rule from {fw}x{fh} to {width}x{height} inside the graph"})
-    return block
-
-
-def item_shape(block: dict[str, Any]) -> tuple[int, ...]:
-    """The shape of one item of the graph input (the batch axis excluded)."""
-    if block.get("pixel_format", "rgb") != "rgb":
-        return int(block["frame_height"]) * 3 // 2, int(block["frame_width"])
-    h, w = int(block["height"]), int(block["width"])
-    return (3, h, w) if block["dtype"] == "float32" else (h, w, 3)
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:

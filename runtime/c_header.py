@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from edgeiqa.runtime.bundle import item_shape
+from edgeiqa.runtime.input_spec import InputSpec
 
 HEADER_FILE = "edgeiqa_bundle.h"
 
@@ -22,7 +22,7 @@ def _c_string(s: str) -> str:
 
 def c_header(manifest: dict[str, Any]) -> str:
     inp, score = manifest["input"], manifest["score"]
-    shape = item_shape(inp)
+    shape = InputSpec.from_manifest(inp).item_shape
     yuv = inp.get("pixel_format", "rgb") != "rgb"
     models = [m for m in manifest["models"] if m["format"] == "onnx"]
     lines = [

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 from edgeiqa.runtime.backends.base import Backend
 from edgeiqa.runtime.batching import run_fixed_batch
-from edgeiqa.runtime.bundle import Bundle, attribute_names, item_shape, load_bundle, verify_files
+from edgeiqa.runtime.bundle import Bundle, attribute_names, load_bundle, verify_files
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError, ImageDecodeError
 from edgeiqa.runtime.pipeline import prefetch_batches
 from edgeiqa.runtime.precision_choice import auto_onnx_model, warn_if_inexact
@@ -80,23 +80,23 @@ class Scorer:
     def __init__(self, bundle: Bundle, backend: Backend) -> None:
         self.bundle = bundle
         self.backend = backend
-        inp = bundle.input
-        self.height, self.width = int(inp["height"]), int(inp["width"])
-        self.float_input = inp["dtype"] != "uint8"
-        self.resize_rule, self.interpolation = inp.get("resize", "squash"), inp.get("interpolation", "bilinear")
-        self.static_batch = inp["batch"] if isinstance(inp.get("batch"), int) else 0
-        self.pixel_format = inp.get("pixel_format", "rgb")
+        self.input_spec = spec = bundle.input_spec
+        self.height, self.width = spec.height, spec.width
+        self.float_input = spec.float_input
+        self.resize_rule, self.interpolation = spec.resize, spec.interpolation
+        self.static_batch = spec.batch if isinstance(spec.batch, int) else 0
+        self.pixel_format = spec.pixel_format
         # One item of score_array: a uint8 RGB frame (a float-input graph gets it normalised here),
         # or a YUV bundle's planes at the camera's size.
-        self.item_shape = item_shape(inp) if self.pixel_format != "rgb" else (self.height, self.width, 3)
-        if self.pixel_format != "rgb":
-            self.frame_height, self.frame_width = int(inp["frame_height"]), int(inp["frame_width"])
-            self.yuv = (self.pixel_format, inp["yuv"]["matrix"], inp["yuv"]["range"])
+        self.item_shape = spec.loaded_shape
+        if spec.is_yuv:
+            self.frame_height, self.frame_width = spec.frame_size
+            self.yuv = spec.yuv
         self.attribute_names = attribute_names(bundle.manifest)
         self._lock = threading.Lock()
         self._closed = False
-        self._mean = np.asarray(inp["mean"], np.float32).reshape(1, 3, 1, 1)
-        self._std = np.asarray(inp["std"], np.float32).reshape(1, 3, 1, 1)
+        self._mean = np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)
+        self._std = np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1)
 
     @classmethod
     def load(cls, bundle: str | Path = "default", backend: BackendName = "auto", device: str = "auto",

@@ -78,9 +78,10 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def bundle(trained, tmp_path_factory) -> Path:
     """An exported fp32 + int8 bundle of `trained`."""
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions, GraphOptions
 
     out = tmp_path_factory.mktemp("bundle") / "b"
-    export_bundle(trained[1], out, ExportOptions(precisions=("fp32", "fp16", "int8", "int8-cpu", "int8-cpu-avx2",
-                                                                "int8-dynamic")))
+    export_bundle(trained[1], out, ExportOptions(graphs=GraphOptions(("fp32", "fp16", "int8", "int8-cpu",
+                                                                             "int8-cpu-avx2", "int8-dynamic"))))
     return out

@@ -26,7 +26,8 @@ def fault_run(tmp_path_factory):
             w = csv.writer(fh)
             w.writerow(["path", "mos", "ref"])
             w.writerows([(f"images/{n}", f"{m:.3f}", r) for n, m, r in rows])
-        from edgeiqa.export.exporter import ExportOptions, export_bundle
+        from edgeiqa.export.exporter import export_bundle
+        from edgeiqa.export.options import CardOptions, CheckOptions, ExportOptions, GraphOptions
         from edgeiqa.runtime.thresholds import percentile_values
         from edgeiqa.train.trainer import Trainer
 
@@ -39,8 +40,9 @@ def fault_run(tmp_path_factory):
         # stays float) and lands about 5.5% of the range from fp32 on 30 synthetic images, just past
         # the export gate's 5% mean; test_export covers the gate itself.
         export_bundle(base / "ckpt", bundle, ExportOptions(
-            precisions=("fp32", "int8-cpu"), categories=(20, 40, 60, 80), triton=str(base / "triton"),
-            score_percentiles=percentile_values(np.linspace(10, 90, 50), "test"), check=False))
+            graphs=GraphOptions(("fp32", "int8-cpu")), triton=str(base / "triton"), checks=CheckOptions(enforce=False),
+            card=CardOptions(categories=(20, 40, 60, 80),
+                             score_percentiles=percentile_values(np.linspace(10, 90, 50), "test"))))
         yield trainer, bundle, root
     finally:
         if old is None:

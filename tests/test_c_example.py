@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from edgeiqa.runtime import Scorer
-from edgeiqa.runtime.bundle import item_shape, load_bundle
+from edgeiqa.runtime.bundle import load_bundle
+from edgeiqa.runtime.input_spec import InputSpec
 from edgeiqa.runtime.reference import load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,11 +51,12 @@ def c_scores(stdout: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def nv12_bundle(trained, tmp_path_factory) -> Path:
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions, GraphOptions, InputOptions
 
     out = tmp_path_factory.mktemp("nv12") / "b"
-    export_bundle(trained[1], out, ExportOptions(precisions=("fp32", "int8-cpu-avx2"), pixel_format="nv12",
-                                                 frame=(48, 64)))
+    export_bundle(trained[1], out, ExportOptions(graphs=GraphOptions(("fp32", "int8-cpu-avx2")),
+                                                 input=InputOptions("nv12", (48, 64))))
     return out
 
 
@@ -63,7 +65,7 @@ def test_the_header_is_the_manifest(bundle, nv12_bundle):
         m = load_bundle(b).manifest
         d = _defines(b / "edgeiqa_bundle.h")
         assert "edgeiqa_bundle.h" in m["files"]
-        shape = item_shape(m["input"])
+        shape = InputSpec.from_manifest(m["input"]).item_shape
         assert [int(d[f"EDGEIQA_ITEM_DIM{i}"]) for i in range(len(shape))] == list(shape)
         assert int(d["EDGEIQA_ITEM_BYTES"]) == int(np.prod(shape)) and d["EDGEIQA_INPUT_NAME"] == '"frames"'
         assert d["EDGEIQA_PIXEL_FORMAT"] == f'"{m["input"]["pixel_format"]}"'

@@ -15,7 +15,8 @@ import pytest
 import skimage.data
 import torch
 from conftest import SHARED
-from edgeiqa.export.exporter import ExportError, ExportOptions, export_bundle
+from edgeiqa.export.exporter import ExportError, export_bundle
+from edgeiqa.export.options import ExportOptions, GraphOptions, InputOptions
 from edgeiqa.export.yuv_input import MAX_GATHER_TAPS, YuvInput
 from edgeiqa.runtime import Scorer
 from edgeiqa.runtime.preprocess import load_frame, resize
@@ -89,10 +90,10 @@ def camera_bundles(trained, tmp_path_factory):
     _, ckpt = trained
     out = tmp_path_factory.mktemp("camera")
     rgb = export_bundle(ckpt, out / "rgb").bundle
-    nv12 = export_bundle(ckpt, out / "nv12", ExportOptions(precisions=("fp32", "int8"), pixel_format="nv12",
-                                                            frame=FRAME)).bundle
-    i420 = export_bundle(ckpt, out / "i420", ExportOptions(pixel_format="i420", yuv_matrix="bt709",
-                                                            yuv_range="full")).bundle
+    nv12 = export_bundle(ckpt, out / "nv12", ExportOptions(graphs=GraphOptions(("fp32", "int8")),
+                                                            input=InputOptions("nv12", FRAME))).bundle
+    i420 = export_bundle(ckpt, out / "i420", ExportOptions(input=InputOptions("i420", yuv_matrix="bt709",
+                                                                                  yuv_range="full"))).bundle
     return rgb, nv12, i420
 
 
@@ -184,7 +185,7 @@ def test_score_cli_reads_raw_yuv_video_files(camera_bundles, photo, tmp_path):
 def test_bad_camera_options_are_clear_errors(trained, tmp_path, opts, match):
     _, ckpt = trained
     with pytest.raises(ExportError, match=match):
-        export_bundle(ckpt, tmp_path / "b", ExportOptions(**opts))
+        export_bundle(ckpt, tmp_path / "b", ExportOptions(input=InputOptions(**opts)))
     assert not (tmp_path / "b").exists()
 
 
@@ -233,8 +234,8 @@ def test_no_int8_flavour_quantises_the_camera_front_end_or_the_residual_stream(t
     from edgeiqa.export.onnx_graph import activation_dq, producers
     from edgeiqa.export.quantize import front_nodes
 
-    out = export_bundle(trained[1], tmp_path / "nv12", ExportOptions(precisions=("fp32", "int8", "int8-cpu"),
-                                                                      pixel_format="nv12", frame=FRAME)).bundle
+    out = export_bundle(trained[1], tmp_path / "nv12", ExportOptions(
+        graphs=GraphOptions(("fp32", "int8", "int8-cpu")), input=InputOptions("nv12", FRAME))).bundle
     for name in ("model.int8.onnx", "model.int8-cpu.onnx"):
         graph = onnx.load(str(out / name)).graph
         made_by = producers(graph)

@@ -73,26 +73,26 @@ def test_real_photos_in_nv12_score_within_two_percent_of_their_rgb_scores(nv12_1
 
 def test_derived_front_end_matches_the_exporters_own_yuv_graph(trained, bundle, tmp_path):
     """The ONNX-authored front end and the PyTorch one (export --input i420) score the same planes alike."""
-    from edgeiqa.export.derive import CameraInput, derive_bundle
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.derive import derive_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions, InputOptions
     from edgeiqa.runtime import Scorer
 
     derived = tmp_path / "derived"
-    derive_bundle(bundle, derived, CameraInput("i420", 48, 64, "bt709", "full"))
+    derive_bundle(bundle, derived, "i420", (48, 64), "bt709", "full")
     exported = tmp_path / "exported"
-    export_bundle(trained[1], exported, ExportOptions(pixel_format="i420", frame=(48, 64), yuv_matrix="bt709",
-                                                      yuv_range="full"))
+    export_bundle(trained[1], exported, ExportOptions(input=InputOptions("i420", (48, 64), "bt709", "full")))
     planes = np.random.default_rng(0).integers(0, 256, (6, 72, 64), dtype=np.uint8)
     with Scorer.load(derived, precision="fp32") as a, Scorer.load(exported, precision="fp32") as b:
         np.testing.assert_allclose(a.score_array(planes), b.score_array(planes), atol=1e-3)
 
 
 def test_static_batch_rgb_variant(bundle, tmp_path):
-    from edgeiqa.export.derive import CameraInput, derive_bundle
+    from edgeiqa.export.derive import derive_bundle
     from edgeiqa.runtime import Scorer
 
     out = tmp_path / "b1"
-    manifest = derive_bundle(bundle, out, CameraInput("rgb"), static_batch=1)
+    manifest = derive_bundle(bundle, out, "rgb", static_batch=1)
     assert manifest["input"]["batch"] == 1
     with Scorer.load(out, precision="fp32") as fixed, Scorer.load(bundle, precision="fp32") as dynamic:
         frames = np.random.default_rng(1).integers(0, 256, (3, *fixed.item_shape), dtype=np.uint8)
@@ -126,12 +126,12 @@ def test_derive_refuses_a_yuv_bundle_and_an_existing_folder(bundle, tmp_path, ca
 
 def test_bench_times_a_camera_bundle(bundle, tmp_path):
     """bench feeds a camera bundle its own YUV planes (it built RGB frames before)."""
-    from edgeiqa.export.derive import CameraInput, derive_bundle
+    from edgeiqa.export.derive import derive_bundle
     from edgeiqa.runtime import Scorer
     from edgeiqa.runtime.bench import BenchConfig, bench_scorer
 
     out = tmp_path / "cam"
-    derive_bundle(bundle, out, CameraInput("nv12", 48, 64))
+    derive_bundle(bundle, out, "nv12", (48, 64))
     with Scorer.load(out, precision="fp32") as scorer:
         rows = bench_scorer(scorer, BenchConfig(batches=(1, 2), warmup=1, iters=2, min_seconds=0.0,
                                                 end_to_end=False), [])

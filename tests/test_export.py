@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from edgeiqa.export.exporter import ExportError, ExportOptions, export_bundle
+from edgeiqa.export.exporter import ExportError, export_bundle
+from edgeiqa.export.options import CheckOptions, ExportOptions, GraphOptions, InputOptions
 from edgeiqa.runtime.bundle import INPUT_NAME, load_bundle
 
 EDGEIQA = [sys.executable, "-m", "edgeiqa"]
@@ -79,7 +80,7 @@ def test_int8_qdq_graph_is_explicitly_quantised(bundle):
 def test_float_input_bundle_scores_like_the_uint8_one(trained, bundle, tmp_path):
     from edgeiqa.runtime import Scorer
 
-    export_bundle(trained[1], tmp_path / "f", ExportOptions(float_input=True))
+    export_bundle(trained[1], tmp_path / "f", ExportOptions(input=InputOptions(float_input=True)))
     images = sorted((trained[0] / "images").glob("*.png"))[:6]
     a = [r.score for r in Scorer.load(bundle, precision="fp32").score(images)]
     b = [r.score for r in Scorer.load(tmp_path / "f").score(images)]
@@ -122,7 +123,7 @@ def test_unreadable_calibration_images_fail_without_a_half_written_bundle(traine
         (calib / f"{i}.jpg").write_bytes(b"\xff\xd8\xff garbage" if i % 4 else b"")
     out = tmp_path / "b"
     with pytest.raises(ExportError, match="at least 8 readable images.*12 unreadable"):
-        export_bundle(trained[1], out, ExportOptions(precisions=("fp32", "int8"), calib=str(calib)))
+        export_bundle(trained[1], out, ExportOptions(graphs=GraphOptions(("fp32", "int8"), calib=str(calib))))
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".b.")]
 
@@ -172,7 +173,7 @@ def test_triton_repository_parses_as_a_model_config(trained, tmp_path):
 
 
 def test_prune_reports_its_cost(trained, tmp_path):
-    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(prune=0.3))
+    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(graphs=GraphOptions(prune=0.3)))
     fold = res.manifest["fold"]
     assert fold["prune_eps"] == 0.3 and np.isfinite(fold["max_abs_diff_real"])
 
@@ -180,7 +181,8 @@ def test_prune_reports_its_cost(trained, tmp_path):
 def test_ship_keeps_only_the_named_precisions(trained, tmp_path):
     from edgeiqa.runtime import Scorer
 
-    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(precisions=("fp32", "int8"), ship=("int8",)))
+    res = export_bundle(trained[1], tmp_path / "b",
+                        ExportOptions(graphs=GraphOptions(("fp32", "int8"), ship=("int8",))))
     assert [m["precision"] for m in res.manifest["models"]] == ["int8"]
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
         "edgeiqa_bundle.h", "manifest.json", "model.int8.onnx", "reference.frames.u8", "reference.json"]
@@ -188,7 +190,7 @@ def test_ship_keeps_only_the_named_precisions(trained, tmp_path):
     scorer = Scorer.load(tmp_path / "b")  # no fp32 in the bundle: the best shipped model is used
     assert scorer.backend.precision == "int8"
     with pytest.raises(ExportError, match="--ship"):
-        export_bundle(trained[1], tmp_path / "c", ExportOptions(precisions=("fp32",), ship=("int8",)))
+        export_bundle(trained[1], tmp_path / "c", ExportOptions(graphs=GraphOptions(("fp32",), ship=("int8",))))
 
 
 def test_the_uint8_input_feeds_only_a_cast(bundle):
@@ -206,13 +208,14 @@ def test_the_uint8_input_feeds_only_a_cast(bundle):
 def test_export_fails_when_a_measured_error_exceeds_its_tolerance(trained, tmp_path, monkeypatch):
     """The checks are enforced, not only recorded; --no-check writes the bundle anyway."""
     import edgeiqa.export.checks as checks
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions
 
     monkeypatch.setitem(checks.TOLERANCES, "fp32", (0.0, 0.0))  # no exporter is bit-exact: this must trip
     with pytest.raises(checks.ExportCheckError, match="error vs pytorch"):
         export_bundle(trained[1], tmp_path / "b", ExportOptions())
     assert not (tmp_path / "b").exists()  # nothing half-written
-    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(check=False))
+    res = export_bundle(trained[1], tmp_path / "b", ExportOptions(checks=CheckOptions(enforce=False)))
     assert (res.bundle / "manifest.json").is_file()
 
 
@@ -279,10 +282,11 @@ def test_int8_qdq_follows_tensorrt_rules_and_int8_cpu_is_u8s8(bundle):
 
 def test_static_batch_export_has_a_fixed_shape_and_the_scorer_pads(trained, tmp_path, photo):
     import onnx
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions, InputOptions
     from edgeiqa.runtime import Scorer
 
-    res = export_bundle(trained[1], tmp_path / "static", ExportOptions(static_batch=4))
+    res = export_bundle(trained[1], tmp_path / "static", ExportOptions(input=InputOptions(static_batch=4)))
     assert res.manifest["input"]["batch"] == 4
     graph = onnx.load(str(tmp_path / "static" / "model.fp32.onnx")).graph
     assert graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
@@ -295,17 +299,19 @@ def test_static_batch_export_has_a_fixed_shape_and_the_scorer_pads(trained, tmp_
 @pytest.mark.parametrize("n", [1, 3])
 def test_static_batch_int8_calibrates_for_any_batch(trained, tmp_path, n):
     """Calibration feeds a fixed-batch graph batches of exactly N (it fed 8 whatever N was)."""
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions, GraphOptions, InputOptions
 
-    res = export_bundle(trained[1], tmp_path / f"static{n}", ExportOptions(static_batch=n,
-                                                                           precisions=("fp32", "int8", "int8-cpu")))
+    res = export_bundle(trained[1], tmp_path / f"static{n}", ExportOptions(
+        input=InputOptions(static_batch=n), graphs=GraphOptions(("fp32", "int8", "int8-cpu"))))
     assert res.manifest["input"]["batch"] == n
     assert {m["precision"] for m in res.manifest["models"]} == {"fp32", "int8", "int8-cpu"}
 
 
 def test_export_uses_the_checkpoints_recorded_preprocessing(trained, tmp_path):
     """A timm upgrade that changed the backbone's default mean/std must not change the bundle."""
-    from edgeiqa.export.exporter import ExportOptions, export_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import ExportOptions
 
     ckpt = tmp_path / "ckpt"
     shutil.copytree(trained[1], ckpt)
@@ -340,3 +346,26 @@ def test_a_one_image_example_keeps_the_batch_dynamic(tmp_path):
     assert not graph.input[0].type.tensor_type.shape.dim[0].dim_value  # symbolic, not 1
     frames = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     assert run_onnx(tmp_path / "m.onnx", frames).shape == (16,)
+
+
+def test_export_flags_are_the_options_fields():
+    """Every export flag lands in its ExportOptions group; defaults are the dataclass's own."""
+    from edgeiqa.export.cli import export_parser
+    from edgeiqa.export.options import ExportOptions, InputOptions, TensorRTOptions
+    from edgeiqa.runtime.cli_args import dataclass_from_flags
+
+    parser = export_parser()
+    assert dataclass_from_flags(ExportOptions, parser.parse_args(["ckpt", "--out", "b"])) == ExportOptions()
+    args = parser.parse_args(["ckpt", "--out", "b", "--precision", "fp32,int8", "--ship", "int8", "--calib-count",
+                              "16", "--input", "nv12", "--frame", "1920x1080", "--yuv-range", "full", "--trt",
+                              "--batch", "1,1,8", "--trt-version-compatible", "--no-check", "--force"])
+    opts = dataclass_from_flags(ExportOptions, args)
+    assert opts.graphs.precisions == ("fp32", "int8") and opts.graphs.ship == ("int8",)
+    assert opts.graphs.calib_count == 16
+    assert opts.input == InputOptions("nv12", (1080, 1920), "bt601", "full")
+    assert opts.tensorrt == TensorRTOptions(build=True, batch=(1, 1, 8), version_compatible=True)
+    assert not opts.checks.enforce and opts.force
+    groups = {g.title for g in parser._action_groups}
+    assert {"graphs", "input", "TensorRT", "checks"} <= groups
+    with pytest.raises(SystemExit):
+        parser.parse_args(["ckpt", "--out", "b", "--batch", "8,1,1"])  # min <= opt <= max, as a usage error

@@ -25,9 +25,10 @@ def trt_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("trt") / "b"
     shutil.copytree(BUNDLE, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    from edgeiqa.runtime.bundle import item_shape
+    from edgeiqa.runtime.input_spec import InputSpec
 
-    entry = build_engine(out / "model.int8.onnx", out, "int8", item_shape(manifest["input"]), (1, 4, 8))
+    shape = InputSpec.from_manifest(manifest["input"]).item_shape
+    entry = build_engine(out / "model.int8.onnx", out, "int8", shape, (1, 4, 8))
     from edgeiqa.runtime.bundle import sha256_file
 
     manifest["models"].append(entry)

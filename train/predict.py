@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from edgeiqa.runtime.bundle import Bundle, input_block
+from edgeiqa.runtime.bundle import Bundle
+from edgeiqa.runtime.input_spec import InputSpec
 from edgeiqa.runtime.preprocess import ImageInput
 from edgeiqa.runtime.scorer import Scorer, ScoreResult
 from edgeiqa.train.eager_backend import TorchEagerBackend
@@ -21,8 +22,8 @@ class CheckpointPredictor:
         self.backend = TorchEagerBackend(checkpoint, precision, device)
         self.model, self.config = self.backend.model, self.backend.config
         self.pre = pre = self.model.preprocess
-        spec = input_block(pre.height, pre.width, pre.mean, pre.std, pre.resize, pre.interpolation)
-        self.scorer = Scorer(Bundle(Path(checkpoint), {"input": spec}), self.backend)
+        spec = InputSpec(pre.height, pre.width, tuple(pre.mean), tuple(pre.std), pre.resize, pre.interpolation)
+        self.scorer = Scorer(Bundle(Path(checkpoint), {"input": spec.manifest_block()}), self.backend)
 
     def predict_frames(self, frames: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] at the model's input size -> scores on the dataset's MOS scale."""
