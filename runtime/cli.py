@@ -11,7 +11,6 @@ from typing import Any
 
 from edgeiqa.runtime.cli_args import add_yuv_input_args
 from edgeiqa.runtime.errors import EdgeIQAError
-from edgeiqa.runtime.results_file import already_scored, ends_with_newline
 
 EXIT_OK, EXIT_NOTHING_RAN, EXIT_SOME_FAILED = 0, 1, 2
 
@@ -45,7 +44,7 @@ class Progress:
                 print(file=sys.stderr)
 
 
-def main_score(argv: list[str]) -> int:
+def score_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgeiqa score", description="Score images with a bundle. Exit code 0: every "
                                 "image scored; 2: some could not be read (the rest scored); 1: nothing could run.")
     p.add_argument("paths", nargs="+", help="image files or folders (walked recursively)")
@@ -73,98 +72,57 @@ def main_score(argv: list[str]) -> int:
                    "default: a local Ray instance on this machine")
     p.add_argument("--ray-actors", type=int, default=None, help="with --ray: scoring actors (default: one per CPU)")
     add_yuv_input_args(p, "one or more frames each")
+    return p
+
+
+def main_score(argv: list[str]) -> int:
+    """Flags -> a ScoreFilesJob (runtime/score_files.py does the work) -> the results, printed."""
+    from edgeiqa.runtime.score_files import ScoreFilesJob, score_files
+
+    p = score_parser()
     args = p.parse_args(argv)
     if args.ray:
         return _score_with_ray(p, args)
-    if args.yuv and not args.size:
-        p.error("--yuv needs --size WxH (a raw file does not say its frame size)")
-    if args.batch < 1:
-        p.error(f"--batch must be >= 1, got {args.batch}")
-    if args.resume and not args.out:
-        p.error("--resume needs --out FILE")
-    from edgeiqa.runtime.preprocess import find_images
-    from edgeiqa.runtime.scorer import Scorer
-
-    shard, shards = args.shard
-    files = [str(f) for f in find_images(args.paths)] if not args.yuv else [str(f) for f in args.paths]
-    files = sorted(files)[shard::shards] if shards > 1 else files
-    if not files:
-        print(f"edgeiqa score: no images found in {' '.join(args.paths)}", file=sys.stderr)
-        return EXIT_NOTHING_RAN
-    out = Path(args.out) if args.out else None
-    if args.resume and out is not None:
-        done = already_scored(out)
-        skipped = len(files)
-        files = [f for f in files if f not in done]
-        print(f"resume: {skipped - len(files)} already in {out}, {len(files)} to go", file=sys.stderr)
-        if not files:
-            return EXIT_OK
+    job = ScoreFilesJob(args.paths, args.bundle, args.backend, args.device, args.precision, args.threads,
+                        args.cuda_graph, not args.no_verify, args.batch, args.workers, args.out, args.resume,
+                        args.shard, args.yuv, args.size, args.yuv_matrix, args.yuv_range)
     try:
-        scorer = Scorer.load(args.bundle, args.backend, args.device, args.precision, args.threads,
-                             cuda_graph=args.cuda_graph, verify=not args.no_verify)
-    except EdgeIQAError as err:
+        job.validate()
+    except ValueError as err:
+        p.error(str(err))
+    to_stdout = args.json or args.out is None  # with --out and no --json, stdout stays quiet
+    progress = Progress(0, enabled=not args.quiet and (args.out is not None or not sys.stdout.isatty()))
+
+    def start(scorer: Any, outcome: Any) -> None:
+        if outcome.skipped:
+            print(f"resume: {outcome.skipped} already in {args.out}, {outcome.total} to go", file=sys.stderr)
+        progress.total = outcome.total
+        if to_stdout and not args.json:
+            scale = scorer.bundle.manifest["score"]["scale"]
+            print(f"{'score':>8}  path   ({scorer.backend.name} {scorer.backend.precision}, "
+                  f"MOS {scale['lo']:g}..{scale['hi']:g}, higher is better)")
+
+    def show(r: Any) -> None:
+        if args.json:
+            print(json.dumps(r.to_dict()), flush=True)
+        elif to_stdout:
+            error = (r.error or "").removeprefix(f"{r.source}: ")
+            print(_plain_line(r) if r.ok else f"{'error':>8}  {r.source}: {error}", flush=True)
+        progress.step()
+
+    try:
+        outcome = score_files(job, start, show)
+    except (EdgeIQAError, OSError, ValueError) as err:
         print(f"edgeiqa score: {err}", file=sys.stderr)
         return EXIT_NOTHING_RAN
-    n_ok = n_bad = 0
-    quiet_stdout = out is not None and not args.json
-    if not args.json and not quiet_stdout:
-        scale = scorer.bundle.manifest["score"]["scale"]
-        print(f"{'score':>8}  path   ({scorer.backend.name} {scorer.backend.precision}, "
-              f"MOS {scale['lo']:g}..{scale['hi']:g}, higher is better)")
-    progress = Progress(len(files), enabled=not args.quiet and (out is not None or not sys.stdout.isatty()))
-    sink = open(out, "a") if out is not None else None
-    if sink is not None and not ends_with_newline(out):
-        sink.write("\n")  # a killed run's torn last line must not swallow the next record
-    try:
-        items, names = files, None
-        if args.yuv:
-            try:
-                items, names = raw_frames(files, args.yuv, args.size, args.yuv_matrix, args.yuv_range, scorer)
-            except (OSError, ValueError) as err:
-                print(f"edgeiqa score: {err}", file=sys.stderr)
-                return EXIT_NOTHING_RAN
-            progress.total = len(items)
-        for r in scorer.iter_scores(items, args.batch, args.workers, names):
-            n_ok += r.ok
-            n_bad += not r.ok
-            line = json.dumps(r.to_dict())
-            if sink is not None:
-                sink.write(line + "\n")
-                sink.flush()
-            if args.json:
-                print(line, flush=True)
-            elif not quiet_stdout:
-                error = (r.error or "").removeprefix(f"{r.source}: ")
-                print(_plain_line(r) if r.ok else f"{'error':>8}  {r.source}: {error}", flush=True)
-            progress.step()
-    finally:
-        if sink is not None:
-            sink.close()
-        scorer.close()
+    if outcome.total == 0 and outcome.skipped:
+        print(f"resume: {outcome.skipped} already in {args.out}, 0 to go", file=sys.stderr)
+        return EXIT_OK
     if not args.json:
-        print(f"{n_ok} scored, {n_bad} failed", file=sys.stderr)
-    if n_ok == 0:
+        print(f"{outcome.scored} scored, {outcome.failed} failed", file=sys.stderr)
+    if outcome.scored == 0:
         return EXIT_NOTHING_RAN
-    return EXIT_SOME_FAILED if n_bad else EXIT_OK
-
-
-def raw_frames(files: list[str], fmt: str, size: tuple[int, int], matrix: str, rng: str, scorer: Any
-               ) -> tuple[list[Any], list[str]]:
-    """Frames of raw .yuv files as the bundle takes them, named FILE#K.
-
-    A bundle exported for this very format, size and colour standard gets the planes untouched;
-    any other bundle gets them converted to RGB by the runtime's numpy reference, then resized.
-    """
-    from edgeiqa.runtime.yuv import read_yuv_file, yuv420_to_rgb
-
-    native = scorer.pixel_format != "rgb" and scorer.yuv == (fmt, matrix, rng) \
-        and (scorer.frame_height, scorer.frame_width) == size
-    items, names = [], []
-    for f in files:
-        for k, planes in enumerate(read_yuv_file(f, size[1], size[0])):
-            items.append(planes if native else yuv420_to_rgb(planes, fmt, matrix, rng))
-            names.append(f"{f}#{k}")
-    return items, names
+    return EXIT_SOME_FAILED if outcome.failed else EXIT_OK
 
 
 def _score_with_ray(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -234,6 +192,8 @@ def main_select(argv: list[str]) -> int:
         return EXIT_NOTHING_RAN
     try:
         with Scorer.load(args.bundle, args.backend) as scorer:
+            from edgeiqa.runtime.score_files import raw_frames
+
             items, names = (raw_frames(files, args.yuv, args.size, args.yuv_matrix, args.yuv_range, scorer)
                             if args.yuv else (files, files))
             if stream:
