@@ -8,12 +8,12 @@ manifest, and the runtime refuses a mismatch. Needs a GPU; nothing here runs on 
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from edgeiqa.runtime.bundle import INPUT_NAME
+from edgeiqa.runtime.cache_root import cache_root
 from edgeiqa.runtime.errors import BackendUnavailableError
 
 
@@ -57,7 +57,7 @@ def engine_file_name(precision: str, compute_capability: str, trt_version: str) 
 def default_timing_cache(trt_version: str, compute_capability: str) -> Path:
     """A timing cache per TensorRT version and GPU in the user's cache folder: it outlives bundles,
     so the second export on a device skips most kernel timing."""
-    root = Path(os.environ.get("EDGEIQA_CACHE", Path.home() / ".cache" / "edgeiqa")) / "tensorrt"
+    root = cache_root("tensorrt")
     return root / f"timing.trt{trt_version}.sm{compute_capability.replace('.', '')}.cache"
 
 

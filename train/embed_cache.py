@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from edgeiqa.runtime.cache_root import cache_root
 from edgeiqa.runtime.pipeline import prefetch_chunks, stack_or_raise
 from edgeiqa.train.model import IQAModel
 from tqdm.auto import tqdm
@@ -28,7 +29,7 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("EDGEIQA_CACHE", Path.home() / ".cache" / "edgeiqa")) / "embeddings"
+    return cache_root("embeddings")
 
 
 class EmbeddingCache:

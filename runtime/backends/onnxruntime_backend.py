@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from edgeiqa.runtime.bundle import ATTRIBUTES_NAME, INPUT_NAME, OUTPUT_NAME, Bundle, ModelEntry
+from edgeiqa.runtime.cache_root import cache_root
 from edgeiqa.runtime.errors import BackendUnavailableError, BundleError
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -39,7 +38,7 @@ def provider_options(provider: str, device: str) -> dict[str, str]:
     if provider == "CUDAExecutionProvider":
         return {"device_id": index}
     if provider == "TensorrtExecutionProvider":
-        cache = str(Path(os.environ.get("EDGEIQA_CACHE", Path.home() / ".cache" / "edgeiqa")) / "ort-trt")
+        cache = str(cache_root("ort-trt"))
         return {"device_id": index, "trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
                 "trt_timing_cache_enable": "True", "trt_timing_cache_path": cache}
     return {}
