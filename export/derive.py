@@ -224,7 +224,6 @@ def derive_bundle(bundle: str | Path, out: str | Path, pixel_format: str = "nv12
     its manifest."""
     from edgeiqa.runtime import cpu_class
     from edgeiqa.runtime.reference import write_reference
-    from edgeiqa.runtime.scorer import Scorer
 
     source = load_bundle(bundle)  # every file's sha256 checked
     spec = camera_spec(source.input_spec, pixel_format, frame, yuv_matrix, yuv_range, static_batch)
@@ -236,7 +235,7 @@ def derive_bundle(bundle: str | Path, out: str | Path, pixel_format: str = "nv12
         raise DeriveError(f"{source.path} has no ONNX graph to derive from")
     rgb_frames, planes, names = _reference_for(source, spec)
     with staged_folder(out) as tmp:
-        models, scores = [], {}
+        models = []
         for entry in sorted(graphs, key=lambda e: e.precision != "fp32"):
             derive_graph(source.file(entry), tmp / entry.file, spec)
             info = {k: v for k, v in entry.info.items() if k not in ("data_file", "ops")}
@@ -253,25 +252,8 @@ def derive_bundle(bundle: str | Path, out: str | Path, pixel_format: str = "nv12
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         manifest["files"] = {m["file"]: sha256_file(tmp / m["file"]) for m in models}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        for entry in models:
-            with Scorer.load(tmp, backend="onnxruntime", device="cpu", precision=entry["precision"]) as scorer:
-                scores[entry["precision"]] = scorer.score_array(planes)
-        with Scorer.load(source.path, backend="onnxruntime", device="cpu", precision="fp32") as rgb:
-            runtime_rgb = [yuv420_to_rgb(p, *spec.yuv) for p in planes] if spec.is_yuv else list(rgb_frames)
-            same_planes = np.array([r.score for r in rgb.score(runtime_rgb)])
-            source_rgb = np.array([r.score for r in rgb.score(list(rgb_frames))])
-        scale = source.manifest["score"]["scale"]
-        span = float(scale["hi"]) - float(scale["lo"])
-        check = _difference(scores["fp32"], same_planes, span,
-                            "the source's fp32 graph on the same planes converted to RGB by the runtime")
-        check["tolerance"] = DERIVE_TOLERANCE
-        if check["max_abs_fraction_of_range"] > DERIVE_TOLERANCE:
-            raise DeriveError(f"the derived fp32 graph scores the reference planes up to "
-                              f"{100 * check['max_abs_fraction_of_range']:.1f}% of the score range away from the "
-                              f"RGB bundle on the same planes (tolerance {100 * DERIVE_TOLERANCE:.0f}%): the front end "
-                              "is wrong")
-        loss = _difference(scores["fp32"], source_rgb, span,
-                           "the source's fp32 graph on the RGB pictures the planes were made from")
+        scores = {m["precision"]: _score_planes(tmp, m["precision"], planes) for m in models}
+        check, loss = _compare_with_source(source, spec, scores["fp32"], planes, rgb_frames)
         manifest["reference"] = write_reference(tmp, planes, names, scores, cpu_class.detect().to_dict())
         manifest["derived_from"] = {"bundle": str(source.path), "manifest_sha256": sha256_file(source.path / MANIFEST),
                                     "check": check, "yuv420": loss}
@@ -282,6 +264,39 @@ def derive_bundle(bundle: str | Path, out: str | Path, pixel_format: str = "nv12
                              if f.is_file() and f.name != MANIFEST}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _score_planes(folder: Path, precision: str, planes: np.ndarray) -> np.ndarray:
+    from edgeiqa.runtime.scorer import Scorer
+
+    with Scorer.load(folder, backend="onnxruntime", device="cpu", precision=precision) as scorer:
+        return scorer.score_array(planes)
+
+
+def _compare_with_source(source: Any, spec: InputSpec, derived_fp32: np.ndarray, planes: np.ndarray,
+                         rgb_frames: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(check, yuv420): the derived fp32 scores against the source's fp32 graph on the same planes
+    converted by the runtime (the gate: raises past DERIVE_TOLERANCE), and on the RGB pictures the
+    planes came from (what 4:2:0 costs the model, reported)."""
+    from edgeiqa.runtime.scorer import Scorer
+
+    with Scorer.load(source.path, backend="onnxruntime", device="cpu", precision="fp32") as rgb:
+        runtime_rgb = [yuv420_to_rgb(p, *spec.yuv) for p in planes] if spec.is_yuv else list(rgb_frames)
+        same_planes = np.array([r.score for r in rgb.score(runtime_rgb)])
+        source_rgb = np.array([r.score for r in rgb.score(list(rgb_frames))])
+    scale = source.manifest["score"]["scale"]
+    span = float(scale["hi"]) - float(scale["lo"])
+    check = _difference(derived_fp32, same_planes, span,
+                        "the source's fp32 graph on the same planes converted to RGB by the runtime")
+    check["tolerance"] = DERIVE_TOLERANCE
+    if check["max_abs_fraction_of_range"] > DERIVE_TOLERANCE:
+        raise DeriveError(f"the derived fp32 graph scores the reference planes up to "
+                          f"{100 * check['max_abs_fraction_of_range']:.1f}% of the score range away from the "
+                          f"RGB bundle on the same planes (tolerance {100 * DERIVE_TOLERANCE:.0f}%): the front end "
+                          "is wrong")
+    loss = _difference(derived_fp32, source_rgb, span,
+                       "the source's fp32 graph on the RGB pictures the planes were made from")
+    return check, loss
 
 
 def _difference(a: np.ndarray, b: np.ndarray, span: float, vs: str) -> dict[str, Any]:
