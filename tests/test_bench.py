@@ -82,6 +82,11 @@ def test_every_backend_reports_its_own_peak_memory_and_wall_clock_times(trained,
     assert ort["peak_rss_mb"] < eager["peak_rss_mb"] - 100, (ort["peak_rss_mb"], eager["peak_rss_mb"])
     assert ort["details"]["isolated_process"] and result["isolated"]
     assert ort["device_p50_ms"] is None  # no device timer on the CPU: wall clock only, never mixed
+    # the model's CPU time per image, every thread counted: positive, and at most cores x wall (+ slack)
+    import os
+
+    wall_ms = 1e3 / ort["throughput"]
+    assert 0 < ort["details"]["cpu_ms_per_img"] <= (os.cpu_count() or 1) * wall_ms * 1.5 + 5
     assert "each backend's own process" in format_table(result)
 
 
