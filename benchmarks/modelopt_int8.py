@@ -59,10 +59,9 @@ def frames(args: argparse.Namespace) -> None:
         calib, _ = _dataset_images(cfg, ckpt, ("train",), CALIBRATION_IMAGES, int(t.get("seed", 0)))
         ds = load_dataset(t["dataset"], t["data_root"], **({"csv": t["csv"]} if t.get("csv") else {}))
         test = load_split(ckpt / "split.json", ds)["test"]
-        rel = lambda p: str(Path(p).relative_to(root))  # noqa: E731
         np.savez(args.work / f"{name}.npz",
-                 calib=np.stack([all_frames[row[rel(p)]] for p in calib]),
-                 test=np.stack([all_frames[row[rel(ds.samples[i].path)]] for i in test]),
+                 calib=np.stack([all_frames[row[str(Path(p).relative_to(root))]] for p in calib]),
+                 test=np.stack([all_frames[row[str(ds.samples[i].path.relative_to(root))]] for i in test]),
                  mos=np.array([ds.samples[i].mos for i in test]))
         print(f"{name}: {len(calib)} calibration, {len(test)} test frames")
 
@@ -131,7 +130,8 @@ def report(args: argparse.Namespace) -> None:
               "modelopt_calibration_method": args.method, "rows": rows, "summary": summary}
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"Machine: {cpu}; ONNX Runtime CPU provider; 5 CLIVE folds, each fold's test photos.", "",
-             "| graph | SRCC median (mean +- std) | mean / max abs vs fp32 (MOS) | min SRCC vs fp32 |", "|---|---|---|---|"]
+             "| graph | SRCC median (mean +- std) | mean / max abs vs fp32 (MOS) | min SRCC vs fp32 |",
+             "|---|---|---|---|"]
     for s in summary:
         lines.append(f"| {s['graph']} | {s['srcc_median']:.3f} ({s['srcc_mean']:.3f} +- {s['srcc_std']:.3f}) | "
                      f"{s['mean_abs_vs_fp32']:.2f} / {s['max_abs_vs_fp32']:.2f} | {s['srcc_vs_fp32_min']:.4f} |")
