@@ -43,24 +43,74 @@ def _base_config():
     return TrainConfig()
 
 
-def run_fold(cfg, split_file: Path, out: Path, eval_photos: int) -> dict:
-    from edgeiqa.train.fault_eval import eval_copies, fault_report, head_outputs
+def train_head(cfg, split_file: Path, out: Path):
+    """(trainer, result) of one frozen-regime run; its head is trainer.model.head."""
     from edgeiqa.train.trainer import Trainer
 
     trainer = Trainer(dataclasses.replace(cfg, split_file=str(split_file), out=str(out), resume=False))
-    result = trainer.run()
+    return trainer, trainer.run()
+
+
+def head_outputs_on_fold(trainer, eval_photos: int) -> dict:
+    """Scores (and attributes) of one head on the fold's test photos, the eval photos and their
+    rendered copies: the raw material of every metric, so heads can be averaged first."""
+    from edgeiqa.train.fault_eval import eval_copies, head_outputs
+
     test = trainer.split["test"]
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(trainer.cfg.seed)
     chosen = sorted(rng.choice(test, min(eval_photos, len(test)), replace=False).tolist())
     photos = [trainer.ds.samples[i].path for i in chosen]
-    copies = eval_copies(photos, Path(trainer.cache.folder).parent, cfg.seed)
+    copies = eval_copies(photos, Path(trainer.cache.folder).parent, trainer.cfg.seed)
     head = trainer.model.head
     clean_s, clean_a = head_outputs(head, trainer.cache.get(photos).float())
     copy_s, copy_a = head_outputs(head, trainer.cache.get([c.path for c in copies]).float())
     rated_s, _ = head_outputs(head, trainer.cache.get([trainer.ds.samples[i].path for i in test]).float())
-    mos = np.array([trainer.ds.samples[i].mos for i in chosen])
-    report = fault_report(clean_s, clean_a, copies, copy_s, copy_a, mos, rated_s, photos)
-    return {"test": result.test, "best_epoch": result.best_epoch, "faults": report}
+    return {"photos": photos, "copies": copies, "clean_s": clean_s, "clean_a": clean_a, "copy_s": copy_s,
+            "copy_a": copy_a, "rated_s": rated_s, "test_mos": np.array([trainer.ds.samples[i].mos for i in test]),
+            "eval_mos": np.array([trainer.ds.samples[i].mos for i in chosen])}
+
+
+def fold_metrics(o: dict, best_epoch: int | list[int]) -> dict:
+    from edgeiqa.train.fault_eval import fault_report
+    from edgeiqa.train.metrics import plcc, srcc
+
+    report = fault_report(o["clean_s"], o["clean_a"], o["copies"], o["copy_s"], o["copy_a"], o["eval_mos"],
+                          o["rated_s"], o["photos"])
+    test = {"srcc": srcc(o["rated_s"], o["test_mos"]), "plcc": plcc(o["rated_s"], o["test_mos"])}
+    return {"test": test, "best_epoch": best_epoch, "faults": report}
+
+
+def inner_splits(split_file: Path, k: int, out: Path) -> list[Path]:
+    """K splits of one fold that each leave a different 1/K of its training photos out (same
+    validation and test photos): the fold heads of the fold's own training data."""
+    split = json.loads(split_file.read_text())
+    train = list(split["train"])
+    order = np.random.default_rng(split.get("seed", 0)).permutation(len(train))
+    paths = []
+    for j in range(k):
+        held = {train[i] for i in order[j::k]}
+        path = out / f"{split_file.stem}.inner{j}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**split, "train": [t for t in train if t not in held]}))
+        paths.append(path)
+    return paths
+
+
+def run_fold(cfg, split_file: Path, out: Path, eval_photos: int, ensemble: int = 1) -> dict:
+    """One fold's metrics: of one head, or of the average of `ensemble` inner fold heads."""
+    if ensemble <= 1:
+        trainer, result = train_head(cfg, split_file, out)
+        return fold_metrics(head_outputs_on_fold(trainer, eval_photos), result.best_epoch)
+    outputs, epochs = [], []
+    for j, inner in enumerate(inner_splits(split_file, ensemble, out / "splits")):
+        trainer, result = train_head(cfg, inner, out / f"head{j}")
+        outputs.append(head_outputs_on_fold(trainer, eval_photos))
+        epochs.append(result.best_epoch)
+    mean = dict(outputs[0])
+    for key in ("clean_s", "clean_a", "copy_s", "copy_a", "rated_s"):
+        if outputs[0][key] is not None:
+            mean[key] = np.mean([o[key] for o in outputs], axis=0)
+    return fold_metrics(mean, epochs)
 
 
 def summarise(folds: list[dict]) -> dict:
@@ -119,6 +169,9 @@ def main() -> None:
                    help="name:kinds[,option=value...], e.g. faults:2,fault_rank_weight=0.5")
     p.add_argument("--eval-photos", type=int, default=40, help="test photos per fold rendered with every fault")
     p.add_argument("--out", default="benchmarks/results/camera_faults_cv")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="score with the mean of K heads per fold, each trained without a different 1/K of the "
+                        "fold's training photos (run time: K heads, one shared backbone)")
     args = p.parse_args()
 
     from edgeiqa.train.config import TrainConfig
@@ -136,7 +189,8 @@ def main() -> None:
         name, over = _variant(text)
         t0 = time.perf_counter()
         cfg = dataclasses.replace(base, **over)
-        folds = [run_fold(cfg, s, work / name / f"fold{i}", args.eval_photos) for i, s in enumerate(splits)]
+        folds = [run_fold(cfg, s, work / name / f"fold{i}", args.eval_photos, args.ensemble)
+                 for i, s in enumerate(splits)]
         results[name] = {"overrides": over, "folds": folds, "summary": summarise(folds),
                          "seconds": round(time.perf_counter() - t0, 1)}
         _write(Path(args.out), args, results)  # after every variant: a killed run keeps what it measured
@@ -149,12 +203,15 @@ def main() -> None:
 def _write(out: Path, args: argparse.Namespace, results: dict) -> None:
     from edgeiqa.runtime.cpu_class import detect
 
-    meta = {"recipe": RECIPE, "folds": args.folds, "eval_photos": args.eval_photos, "cpu": detect().model,
+    meta = {"recipe": RECIPE, "folds": args.folds, "eval_photos": args.eval_photos, "ensemble": args.ensemble,
+            "cpu": detect().model,
             "date": time.strftime("%Y-%m-%d")}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, "results": results}, indent=1))
+    heads = f"; each fold scored by the mean of {args.ensemble} inner fold heads" if args.ensemble > 1 else ""
     out.with_suffix(".md").write_text(f"Measured {meta['date']} on {meta['cpu']}; {args.folds}-fold CV on CLIVE, "
-                                      f"camera faults rendered from {args.eval_photos} test photos per fold.\n\n"
+                                      f"camera faults rendered from {args.eval_photos} test photos per fold"
+                                      f"{heads}.\n\n"
                                       + markdown(results))
 
 
