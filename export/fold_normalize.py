@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from edgeiqa.export.onnx_graph import consumers, producers
@@ -57,6 +58,53 @@ def _from_uint8_input(graph, name: str) -> bool:
     return False
 
 
+@dataclass
+class _Stem:
+    """The pattern the pass folds: frames -> Mul(scale) -> Sub(shift) -> the first Conv."""
+
+    mul: Any
+    sub: Any
+    conv: Any
+    attrs: dict[str, Any]
+    scale: np.ndarray  # per input channel
+    shift: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+    pads: list[int]
+
+
+def _match_stem(graph: Any) -> _Stem | str:
+    """The normalisation and the Conv it feeds, or why the graph does not have that shape."""
+    from onnx import helper, numpy_helper
+
+    init = {i.name: i for i in graph.initializer}
+    mul = next((n for n in graph.node if n.op_type == "Mul" and len(n.input) == 2 and n.input[1] in init), None)
+    if mul is None:
+        return "no Mul by a constant in the graph"
+    after_mul = _consumers(graph, mul.output[0])
+    if len(after_mul) != 1 or after_mul[0].op_type != "Sub" or after_mul[0].input[1] not in init:
+        return "the first Mul is not followed by a Sub of a constant"
+    sub = after_mul[0]
+    after_sub = _consumers(graph, sub.output[0])
+    if len(after_sub) != 1 or after_sub[0].op_type != "Conv" or after_sub[0].input[0] != sub.output[0]:
+        return "the normalised frames do not go to one Conv"
+    conv = after_sub[0]
+    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    if attrs.get("group", 1) != 1 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID"):
+        return "the first Conv is grouped or pads automatically"
+    if len(conv.input) < 2 or conv.input[1] not in init:
+        return "the first Conv's weights are not a constant"
+    scale = numpy_helper.to_array(init[mul.input[1]]).astype(np.float64).reshape(-1)
+    shift = numpy_helper.to_array(init[sub.input[1]]).astype(np.float64).reshape(-1)
+    w = numpy_helper.to_array(init[conv.input[1]]).astype(np.float64)
+    if w.ndim != 4 or scale.size not in (1, w.shape[1]) or shift.size not in (1, w.shape[1]):
+        return "the normalisation constants do not match the first Conv's input channels"
+    b = numpy_helper.to_array(init[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else np.zeros(len(w))
+    pads = list(attrs.get("pads", [0, 0, 0, 0])) if attrs.get("auto_pad", b"NOTSET") == b"NOTSET" else [0] * 4
+    return _Stem(mul, sub, conv, attrs, np.broadcast_to(scale, w.shape[1]), np.broadcast_to(shift, w.shape[1]), w, b,
+                 pads)
+
+
 def fold_input_normalization(src: Path, dst: Path) -> Folded:
     """Write the folded graph to `dst` when the pattern is there (see the module's docstring)."""
     import onnx
@@ -64,61 +112,52 @@ def fold_input_normalization(src: Path, dst: Path) -> Folded:
 
     model = onnx.load(str(src))
     graph = model.graph
-    init = {i.name: i for i in graph.initializer}
-    mul = next((n for n in graph.node if n.op_type == "Mul" and len(n.input) == 2 and n.input[1] in init), None)
-    if mul is None:
-        return Folded(False, reason="no Mul by a constant in the graph")
-    after_mul = _consumers(graph, mul.output[0])
-    if len(after_mul) != 1 or after_mul[0].op_type != "Sub" or after_mul[0].input[1] not in init:
-        return Folded(False, reason="the first Mul is not followed by a Sub of a constant")
-    sub = after_mul[0]
-    after_sub = _consumers(graph, sub.output[0])
-    if len(after_sub) != 1 or after_sub[0].op_type != "Conv" or after_sub[0].input[0] != sub.output[0]:
-        return Folded(False, reason="the normalised frames do not go to one Conv")
-    conv = after_sub[0]
-    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
-    if attrs.get("group", 1) != 1 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID"):
-        return Folded(False, reason="the first Conv is grouped or pads automatically")
-    if len(conv.input) < 2 or conv.input[1] not in init:
-        return Folded(False, reason="the first Conv's weights are not a constant")
-    scale = numpy_helper.to_array(init[mul.input[1]]).astype(np.float64).reshape(-1)
-    shift = numpy_helper.to_array(init[sub.input[1]]).astype(np.float64).reshape(-1)
-    w = numpy_helper.to_array(init[conv.input[1]]).astype(np.float64)
-    if w.ndim != 4 or scale.size not in (1, w.shape[1]) or shift.size not in (1, w.shape[1]):
-        return Folded(False, reason="the normalisation constants do not match the first Conv's input channels")
-    scale, shift = np.broadcast_to(scale, w.shape[1]), np.broadcast_to(shift, w.shape[1])
-    pads = list(attrs.get("pads", [0, 0, 0, 0])) if attrs.get("auto_pad", b"NOTSET") == b"NOTSET" else [0] * 4
-    pad_values = shift / scale
-    if any(pads) and not np.allclose(pad_values, pad_values[0], rtol=PAD_VALUE_RTOL, atol=0):
+    stem = _match_stem(graph)
+    if isinstance(stem, str):
+        return Folded(False, reason=stem)
+    pad_values = stem.shift / stem.scale
+    if any(stem.pads) and not np.allclose(pad_values, pad_values[0], rtol=PAD_VALUE_RTOL, atol=0):
         return Folded(False, reason="zero padding would need a different value per channel "
                                     f"({np.round(pad_values, 3).tolist()})")
-    b = numpy_helper.to_array(init[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 else np.zeros(len(w))
-    w_new = w * scale[None, :, None, None]
-    b_new = b - (w * shift[None, :, None, None]).sum(axis=(1, 2, 3))
-    stem = conv.name or "first_conv"
-    graph.initializer.extend([numpy_helper.from_array(w_new.astype(np.float32), f"{stem}.folded_weight"),
-                              numpy_helper.from_array(b_new.astype(np.float32), f"{stem}.folded_bias")])
-    x = mul.input[0]
+    w, b, conv, pads = stem.weight, stem.bias, stem.conv, stem.pads
+    w_new = w * stem.scale[None, :, None, None]
+    b_new = b - (w * stem.shift[None, :, None, None]).sum(axis=(1, 2, 3))
+    name = conv.name or "first_conv"
+    graph.initializer.extend([numpy_helper.from_array(w_new.astype(np.float32), f"{name}.folded_weight"),
+                              numpy_helper.from_array(b_new.astype(np.float32), f"{name}.folded_bias")])
+    x = stem.mul.input[0]
     integer_pixels = _from_uint8_input(graph, x)
     new_nodes = []
     if any(pads):
         half = len(pads) // 2  # ONNX Conv pads: [begin..., end...] over the spatial axes
         pad_arg = [0, 0, *pads[:half], 0, 0, *pads[half:]]
-        graph.initializer.extend([numpy_helper.from_array(np.array(pad_arg, np.int64), f"{stem}.pads"),
-                                  numpy_helper.from_array(np.array(pad_values[0], np.float32), f"{stem}.pad_value")])
-        new_nodes.append(helper.make_node("Pad", [x, f"{stem}.pads", f"{stem}.pad_value"], [f"{stem}.padded"],
-                                          name=f"{stem}.pad", mode="constant"))
-        x = f"{stem}.padded"
+        graph.initializer.extend([numpy_helper.from_array(np.array(pad_arg, np.int64), f"{name}.pads"),
+                                  numpy_helper.from_array(np.array(pad_values[0], np.float32), f"{name}.pad_value")])
+        new_nodes.append(helper.make_node("Pad", [x, f"{name}.pads", f"{name}.pad_value"], [f"{name}.padded"],
+                                          name=f"{name}.pad", mode="constant"))
+        x = f"{name}.padded"
         for a in conv.attribute:
             if a.name == "pads":
                 a.ints[:] = [0] * len(pads)
-    conv.input[:] = [x, f"{stem}.folded_weight", f"{stem}.folded_bias"]
+    conv.input[:] = [x, f"{name}.folded_weight", f"{name}.folded_bias"]
+    _replace_nodes(graph, drop=(stem.mul, stem.sub), before=conv, insert=new_nodes)
+    big = sum(len(i.raw_data) for i in graph.initializer) > (1 << 30)  # as export_onnx: > 1 GiB goes beside it
+    onnx.save(model, str(dst), save_as_external_data=big, location=Path(dst).name + ".data")
+    onnx.checker.check_model(str(dst), full_check=False)
+    return Folded(True, conv_input=x, integer_pixels=integer_pixels, bias=f"{name}.folded_bias",
+                  unfolded_bias=tuple(b.tolist()), pixel_zero=tuple(pad_values.tolist()))
+
+
+def _replace_nodes(graph: Any, drop: tuple[Any, ...], before: Any, insert: list[Any]) -> None:
+    """The graph's nodes without `drop`, with `insert` placed before `before`; unused initialisers go."""
+    import onnx
+
     nodes = []
     for n in graph.node:
-        if n is mul or n is sub:
+        if any(n is d for d in drop):
             continue
-        if n is conv:
-            nodes += new_nodes
+        if n is before:
+            nodes += insert
         nodes.append(n)
     copies = [onnx.NodeProto() for _ in nodes]
     for c, n in zip(copies, nodes):
@@ -129,11 +168,6 @@ def fold_input_normalization(src: Path, dst: Path) -> Folded:
     keep = [i for i in graph.initializer if i.name in used]
     del graph.initializer[:]
     graph.initializer.extend(keep)
-    big = sum(len(i.raw_data) for i in graph.initializer) > (1 << 30)  # as export_onnx: > 1 GiB goes beside it
-    onnx.save(model, str(dst), save_as_external_data=big, location=Path(dst).name + ".data")
-    onnx.checker.check_model(str(dst), full_check=False)
-    return Folded(True, conv_input=x, integer_pixels=integer_pixels, bias=f"{stem}.folded_bias",
-                  unfolded_bias=tuple(b.tolist()), pixel_zero=tuple(pad_values.tolist()))
 
 
 def recentre_quantized_bias(path: Path, folded: Folded) -> float:
