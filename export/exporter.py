@@ -141,16 +141,16 @@ def _checked(opts: ExportOptions) -> ExportOptions:
     lo, mid, hi = opts.tensorrt.batch
     if not 1 <= lo <= mid <= hi:
         raise ExportError(f"--batch min,opt,max must satisfy 1 <= min <= opt <= max, got {opts.tensorrt.batch}")
+    try:
+        opts.input.check()
+    except InputSpecError as err:
+        raise ExportError(str(err)) from err
     return opts
 
 
 def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOptions | None = None) -> ExportResult:
     opts = _checked(options or ExportOptions())
     checkpoint, out = Path(checkpoint), Path(out)
-    try:
-        opts.input.check()
-    except InputSpecError as err:
-        raise ExportError(str(err)) from err
     _check_output_folder(out, opts.force)
     try:
         model, cfg = _load(checkpoint)
