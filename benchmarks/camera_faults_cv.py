@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "release"))
 from default_model_recipe import RECIPE  # noqa: E402 - the shipped recipe, measured as it is shipped
@@ -64,9 +65,12 @@ def head_outputs_on_fold(trainer, eval_photos: int) -> dict:
     head = trainer.model.head
     clean_s, clean_a = head_outputs(head, trainer.cache.get(photos).float())
     copy_s, copy_a = head_outputs(head, trainer.cache.get([c.path for c in copies]).float())
-    rated_s, _ = head_outputs(head, trainer.cache.get([trainer.ds.samples[i].path for i in test]).float())
+    rated_emb = trainer.cache.get([trainer.ds.samples[i].path for i in test]).float()
+    rated_s, _ = head_outputs(head, rated_emb)
+    with torch.no_grad():  # the MOS head without the fault penalty: what the penalty costs rated photos
+        rated_mos_head = head.eval().mos(rated_emb).numpy()
     return {"photos": photos, "copies": copies, "clean_s": clean_s, "clean_a": clean_a, "copy_s": copy_s,
-            "copy_a": copy_a, "rated_s": rated_s, "test_mos": np.array([trainer.ds.samples[i].mos for i in test]),
+            "copy_a": copy_a, "rated_s": rated_s, "rated_mos_head": rated_mos_head, "test_mos": np.array([trainer.ds.samples[i].mos for i in test]),
             "eval_mos": np.array([trainer.ds.samples[i].mos for i in chosen])}
 
 
@@ -76,22 +80,21 @@ def fold_metrics(o: dict, best_epoch: int | list[int]) -> dict:
 
     report = fault_report(o["clean_s"], o["clean_a"], o["copies"], o["copy_s"], o["copy_a"], o["eval_mos"],
                           o["rated_s"], o["photos"])
-    test = {"srcc": srcc(o["rated_s"], o["test_mos"]), "plcc": plcc(o["rated_s"], o["test_mos"])}
+    test = {"srcc": srcc(o["rated_s"], o["test_mos"]), "plcc": plcc(o["rated_s"], o["test_mos"]),
+            "srcc_mos_head_alone": srcc(o["rated_mos_head"], o["test_mos"])}
     return {"test": test, "best_epoch": best_epoch, "faults": report}
 
 
 def inner_splits(split_file: Path, k: int, out: Path) -> list[Path]:
-    """K splits of one fold that each leave a different 1/K of its training photos out (same
-    validation and test photos): the fold heads of the fold's own training data."""
+    """The K member splits of one fold, as `--head-ensemble K` makes them (train/head_ensemble.py)."""
+    from edgeiqa.train.head_ensemble import member_splits
+
     split = json.loads(split_file.read_text())
-    train = list(split["train"])
-    order = np.random.default_rng(split.get("seed", 0)).permutation(len(train))
     paths = []
-    for j in range(k):
-        held = {train[i] for i in order[j::k]}
+    for j, part in enumerate(member_splits(split, k, split.get("seed", 0))):
         path = out / f"{split_file.stem}.inner{j}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**split, "train": [t for t in train if t not in held]}))
+        path.write_text(json.dumps(part))
         paths.append(path)
     return paths
 
@@ -107,7 +110,7 @@ def run_fold(cfg, split_file: Path, out: Path, eval_photos: int, ensemble: int =
         outputs.append(head_outputs_on_fold(trainer, eval_photos))
         epochs.append(result.best_epoch)
     mean = dict(outputs[0])
-    for key in ("clean_s", "clean_a", "copy_s", "copy_a", "rated_s"):
+    for key in ("clean_s", "clean_a", "copy_s", "copy_a", "rated_s", "rated_mos_head"):
         if outputs[0][key] is not None:
             mean[key] = np.mean([o[key] for o in outputs], axis=0)
     return fold_metrics(mean, epochs)
@@ -169,9 +172,9 @@ def main() -> None:
                    help="name:kinds[,option=value...], e.g. faults:2,fault_rank_weight=0.5")
     p.add_argument("--eval-photos", type=int, default=40, help="test photos per fold rendered with every fault")
     p.add_argument("--out", default="benchmarks/results/camera_faults_cv")
-    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+    p.add_argument("--ensemble", type=int, default=RECIPE.get("head_ensemble", 1), metavar="K",
                    help="score with the mean of K heads per fold, each trained without a different 1/K of the "
-                        "fold's training photos (run time: K heads, one shared backbone)")
+                        "fold's training photos, as --head-ensemble K does (default: the shipped recipe's)")
     args = p.parse_args()
 
     from edgeiqa.train.config import TrainConfig
@@ -179,8 +182,9 @@ def main() -> None:
     from edgeiqa.train.protocol import write_fold_splits
 
     work = Path(args.work)
+    recipe = {**RECIPE, "head_ensemble": 1}  # the members are trained here one by one (--ensemble)
     base = TrainConfig(dataset="csv", data_root=str(Path(args.data_root).resolve()), csv=args.csv,
-                       out=str(work / "unused"), **RECIPE)
+                       out=str(work / "unused"), **recipe)
     splits = write_fold_splits(base, "csv", base.data_root, args.folds, work)
     print(f"{len(args.variants)} variants x {args.folds} folds; per fold: train (frozen, cached embeddings), "
           f"then {args.eval_photos} test photos x {len(FAULTS)} faults x 4 levels + broken frames", flush=True)

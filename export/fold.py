@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from edgeiqa.train.activations import Candidate, GatedActivation, SelectActivation, apply_candidate
+from edgeiqa.train.head_ensemble import HeadEnsemble
 from edgeiqa.train.heads import IQAHead
 from torch import nn
 
@@ -97,9 +98,11 @@ def _fold_pair(first: nn.Linear, mixture: list[Candidate], second: nn.Linear, ep
 
 
 @torch.no_grad()
-def fold_head(head: IQAHead, prune_eps: float = 0.0) -> tuple[nn.Sequential, FoldReport]:
-    """A plain nn.Sequential computing the same function as `head` (up to pruning)."""
+def fold_head(head: IQAHead | HeadEnsemble, prune_eps: float = 0.0) -> tuple[nn.Module, FoldReport]:
+    """A plain module computing the same function as `head` (up to pruning)."""
     head = head.eval()
+    if isinstance(head, HeadEnsemble):
+        return _fold_ensemble(head, prune_eps)
     fc1, fc2, fc3 = (nn.Linear(layer.in_features, layer.out_features) for layer in (head.fc1, head.fc2, head.fc3))
     for dst, src in ((fc1, head.fc1), (fc2, head.fc2), (fc3, head.fc3)):
         dst.load_state_dict(src.state_dict())
@@ -118,10 +121,24 @@ def fold_head(head: IQAHead, prune_eps: float = 0.0) -> tuple[nn.Sequential, Fol
     folded: nn.Module = nn.Sequential(fc1, act1, fc2, act2, fc3, _Squeeze()).eval()
     if head.attributes is not None:
         folded = FoldedWithAttributes(folded, head).eval()
-    x = torch.randn(256, head.fc1.in_features) * 2
+    _measure_random(folded, head, report)
+    return folded, report
+
+
+def _fold_ensemble(head: HeadEnsemble, prune_eps: float) -> tuple[nn.Module, FoldReport]:
+    folded, reports = zip(*(fold_head(m, prune_eps) for m in head.members))
+    report = FoldReport(head.head_name, prune_eps=prune_eps,
+                        layers=[{"member": j, **layer} for j, r in enumerate(reports) for layer in r.layers])
+    ensemble = FoldedEnsemble(list(folded)).eval()
+    _measure_random(ensemble, head, report)
+    return ensemble, report
+
+
+def _measure_random(folded: nn.Module, head: nn.Module, report: FoldReport) -> None:
+    in_dim = head.in_features if isinstance(head, HeadEnsemble) else head.fc1.in_features
+    x = torch.randn(256, in_dim) * 2
     diff = (_score(folded(x)) - head(x)).abs()
     report.max_abs_diff_random, report.mean_abs_diff_random = float(diff.max()), float(diff.mean())
-    return folded, report
 
 
 @torch.no_grad()
@@ -133,6 +150,21 @@ def measure_on(folded: nn.Module, head: IQAHead, embeddings: torch.Tensor, repor
 
 def _score(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     return out[0] if isinstance(out, tuple) else out
+
+
+class FoldedEnsemble(nn.Module):
+    """The mean of folded heads (train/head_ensemble.py): a Concat and a ReduceMean per output."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.has_attributes = bool(getattr(members[0], "has_attributes", False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        outs = [m(x) for m in self.members]
+        if not self.has_attributes:
+            return torch.stack(outs).mean(0)
+        return torch.stack([s for s, _ in outs]).mean(0), torch.stack([a for _, a in outs]).mean(0)
 
 
 class FoldedWithAttributes(nn.Module):
@@ -151,6 +183,7 @@ class FoldedWithAttributes(nn.Module):
         self.fc1.weight.mul_(head.in_scale[None, :])
         self.fc1.bias.sub_(self.fc1.weight @ head.in_shift)
         self.branch = branch  # act, fc2, readable() and penalty() as trained
+        self.has_attributes = True
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         attributes = self.branch.readable(self.branch.fc2(self.branch.act(self.fc1(x))))

@@ -40,7 +40,7 @@ class ScoringGraph(nn.Module):
 
     @property
     def has_attributes(self) -> bool:
-        return hasattr(self.head, "branch")
+        return bool(getattr(self.head, "has_attributes", False))
 
 
 def prepare_for_export(model: IQAModel) -> int:

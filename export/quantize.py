@@ -70,15 +70,21 @@ class FrameReader:
 
 
 def head_nodes(path: Path) -> list[str]:
-    """Nodes of the folded head (they read `head.*` weights): quantisation leaves them in float.
+    """Nodes of the folded head (they read `head.*` weights) and every node after them (an
+    ensemble's mean, the MOS mapping): quantisation leaves them in float.
 
     The head's input concatenates statistics of very different ranges: one int8 scale for all of
-    them would erase the small ones.
+    them would erase the small ones; and a score rounded to int8 steps would lose its ranking.
     """
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    return [n.name for n in graph.node if any(i.startswith("head.") for i in n.input)]
+    names, tainted = [], set()
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if any(i.startswith("head.") or i in tainted for i in node.input):
+            names.append(node.name)
+            tainted.update(node.output)
+    return names
 
 
 def pixel_convs(path: Path) -> list[str]:

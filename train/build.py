@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from edgeiqa.train.backbones import create_backbone
 from edgeiqa.train.config import TrainConfig
+from edgeiqa.train.head_ensemble import HeadEnsemble
 from edgeiqa.train.heads import IQAHead
 from edgeiqa.train.lora import add_lora
 from edgeiqa.train.model import IQAModel
@@ -36,8 +37,10 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
     backbone = create_backbone(cfg.backbone, parse_pretrained(cfg.pretrained if pretrained is None else pretrained),
                                image_size=cfg.image_size or None, pool=cfg.pool, resize=cfg.resize)
     torch.manual_seed(cfg.seed)
-    head = IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates),
-                  attributes=cfg.camera_faults > 0, dead_zone=cfg.fault_dead_zone)
+    heads = [IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates),
+                     attributes=cfg.camera_faults > 0, dead_zone=cfg.fault_dead_zone)
+             for _ in range(max(1, cfg.head_ensemble))]
+    head = HeadEnsemble(heads) if len(heads) > 1 else heads[0]
     if head_info and head_info.get("hard"):
         for layer in head.select_layers():
             layer.harden()

@@ -35,6 +35,9 @@ class TrainConfig:
     backbone_seed: int = 0  # random-init backbones (--no-pretrained): the same weights for every --seed
     head: str = "gated"
     hidden: int = 512
+    # K > 1 (frozen regime): K heads, each trained without a different 1/K of the training photos,
+    # scored by their mean on one shared backbone (train/head_ensemble.py)
+    head_ensemble: int = 1
     candidates: tuple[str, ...] = ("sigmoid", "relu", "gelu", "tanh", "prelu")  # select head
     temperature_start: float = 1.0  # select head: softmax temperature, annealed geometrically
     temperature_end: float = 0.05

@@ -72,6 +72,9 @@ def dataset_options(cfg: TrainConfig) -> dict[str, Any]:
 class Trainer:
     def __init__(self, cfg: TrainConfig, callbacks: list[Callback] | None = None,
                  dataset: IQADataset | None = None) -> None:
+        if cfg.head_ensemble > 1:
+            raise ValueError("a Trainer trains one head: --head-ensemble runs go through train() "
+                             "(train/head_ensemble.py trains the members one by one)")
         self.cfg = cfg
         self.callbacks = list(callbacks or [])
         self.info = D.setup_distributed(cfg.device if cfg.device != "auto" else
@@ -318,4 +321,11 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainResult:
+    """One run; with --head-ensemble K, K member runs and the checkpoint of their mean."""
+    if cfg.head_ensemble > 1:
+        if callbacks:
+            raise ValueError("--head-ensemble trains its members as ordinary runs: callbacks are not supported")
+        from edgeiqa.train.head_ensemble import train_ensemble
+
+        return train_ensemble(cfg)
     return Trainer(cfg, callbacks).run()
