@@ -70,7 +70,8 @@ def head_outputs_on_fold(trainer, eval_photos: int) -> dict:
     with torch.no_grad():  # the MOS head without the fault penalty: what the penalty costs rated photos
         rated_mos_head = head.eval().mos(rated_emb).numpy()
     return {"photos": photos, "copies": copies, "clean_s": clean_s, "clean_a": clean_a, "copy_s": copy_s,
-            "copy_a": copy_a, "rated_s": rated_s, "rated_mos_head": rated_mos_head, "test_mos": np.array([trainer.ds.samples[i].mos for i in test]),
+            "copy_a": copy_a, "rated_s": rated_s,
+            "rated_mos_head": rated_mos_head, "test_mos": np.array([trainer.ds.samples[i].mos for i in test]),
             "eval_mos": np.array([trainer.ds.samples[i].mos for i in chosen])}
 
 
