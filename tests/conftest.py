@@ -30,14 +30,19 @@ def make_quality_images(folder: Path, n: int = 24, size: int = 40, seed: int = 0
     return rows
 
 
-@pytest.fixture
-def csv_dataset(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    rows = make_quality_images(root / "images")
+def write_quality_csv(root: Path, **images) -> Path:
+    """make_quality_images under root/images plus root/data.csv (path,mos,ref); returns root."""
+    rows = make_quality_images(root / "images", **images)
     with open(root / "data.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "mos", "ref"])
         w.writerows([(f"images/{n}", f"{m:.3f}", r) for n, m, r in rows])
+    return root
+
+
+@pytest.fixture
+def csv_dataset(tmp_path: Path) -> Path:
+    root = write_quality_csv(tmp_path / "data")
     return root
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
-from conftest import make_quality_images, train_config
+from conftest import train_config, write_quality_csv
 from PIL import Image
 
 
@@ -21,11 +20,7 @@ def fault_run(tmp_path_factory):
     os.environ["EDGEIQA_CACHE"] = str(base / "cache")
     try:
         root = base / "data"
-        rows = make_quality_images(root / "images", n=30, size=64)
-        with open(root / "data.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["path", "mos", "ref"])
-            w.writerows([(f"images/{n}", f"{m:.3f}", r) for n, m, r in rows])
+        write_quality_csv(root, n=30, size=64)
         from edgeiqa.export.exporter import export_bundle
         from edgeiqa.export.options import CardOptions, CheckOptions, ExportOptions, GraphOptions
         from edgeiqa.runtime.thresholds import percentile_values

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
-from conftest import make_quality_images, train_config
+from conftest import train_config, write_quality_csv
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +14,7 @@ def ensemble_run(tmp_path_factory, monkeypatch_module):
     base = tmp_path_factory.mktemp("ensemble")
     monkeypatch_module.setenv("EDGEIQA_CACHE", str(base / "cache"))
     root = base / "data"
-    rows = make_quality_images(root / "images", n=30, size=64)
-    with open(root / "data.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "mos", "ref"])
-        w.writerows([(f"images/{n}", f"{m:.3f}", r) for n, m, r in rows])
+    write_quality_csv(root, n=30, size=64)
     from edgeiqa.train.trainer import train
 
     cfg = train_config(root, base / "ckpt", regime="frozen", camera_faults=2, epochs=2, image_size=32,
