@@ -152,10 +152,10 @@ def mark_auto_pick(bundle: Path, rows: list[dict]) -> None:
         if not mine or entry["precision"] == "fp32":
             continue
         worst = max(mine, key=lambda r: (r["max_abs_vs_fp32"], r["mean_abs_vs_fp32"]))
-        bad = [f"{what} {value:.2f} > {limit}" for what, value, limit in (
-            ("mean", max(r["mean_abs_vs_fp32"] for r in mine), AUTO_PICK_MEAN),
-            ("max", max(r["max_abs_vs_fp32"] for r in mine), AUTO_PICK_MAX),
-            ("SRCC drop", max(r["srcc_fp32_same_photos"] - r["srcc"] for r in mine), AUTO_PICK_SRCC))
+        bad = [f"{what} {value:.{digits}f} > {limit}" for what, value, limit, digits in (
+            ("mean", max(r["mean_abs_vs_fp32"] for r in mine), AUTO_PICK_MEAN, 2),
+            ("max", max(r["max_abs_vs_fp32"] for r in mine), AUTO_PICK_MAX, 2),
+            ("SRCC drop", max(r["srcc_fp32_same_photos"] - r["srcc"] for r in mine), AUTO_PICK_SRCC, 4))
             if value > limit]
         entry["auto_pick"] = not bad
         classes = ", ".join(sorted({r["class"] for r in mine}))

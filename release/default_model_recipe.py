@@ -13,6 +13,9 @@
    dataset, its licence notice and the cross-validated numbers (and the camera-fault CV of
    benchmarks/camera_faults_cv.py). Its `score` block carries the rating scale's categories and
    the percentiles of the out-of-fold scores (runtime/thresholds.py).
+5. Every CPU graph of the new bundle scores all the rated photos and its manifest entry records
+   whether it keeps the auto-pick bound against fp32 (benchmarks/cpu_classes.py --mark): the runtime
+   then runs fp32 wherever an int8 graph would not, on every CPU class alike.
 
     python release/default_model_recipe.py --data-root ../shared/datasets/clive-train \
         --out engines/edgeiqa-default --work runs/default-bundle
@@ -85,6 +88,27 @@ def _summary(per_fold: list[dict[str, dict[str, float]]], precision: str) -> dic
     return {"srcc_median": statistics.median(s), "srcc_mean": float(np.mean(s)), "srcc_std": float(np.std(s)),
             "plcc_median": statistics.median(p), "plcc_mean": float(np.mean(p)), "plcc_std": float(np.std(p)),
             "srcc_folds": s, "plcc_folds": p}
+
+
+def mark_auto_pick(bundle: Path, root: Path, csv: str, work: Path) -> None:
+    """Score every rated photo with each CPU graph of the new bundle and mark in its manifest which
+    keep the auto-pick bound against fp32 (benchmarks/cpu_classes.py). Part of making the bundle:
+    an export writes no marks, and an unmarked int8 graph is auto-picked on CPUs where it is exact,
+    so a VNNI and an AVX2 machine would run different graphs and disagree on one photo's score."""
+    import subprocess
+    import sys
+
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_classes.py")
+    frames, scores = work / "marks" / "frames.npy", work / "marks" / "native.jsonl"
+    frames.parent.mkdir(parents=True, exist_ok=True)
+    scores.unlink(missing_ok=True)  # scores of an earlier bundle must not be reused
+    cpu_graphs = [m["precision"] for m in json.loads((bundle / "manifest.json").read_text())["models"]
+                  if m["precision"] != "fp16"]
+    for step in (["decode", "--bundle", str(bundle), "--data-root", str(root), "--csv", csv, "--frames", str(frames)],
+                 ["score", "--bundle", str(bundle), "--frames", str(frames), "--precision", ",".join(cpu_graphs),
+                  "--out", str(scores)],
+                 ["report", "--frames", str(frames), str(scores), "--mark", str(bundle)]):
+        subprocess.run([sys.executable, script, *step], check=True)
 
 
 def main() -> None:
@@ -184,6 +208,7 @@ def main() -> None:
     # The folder is also the package edgeiqa.default_model of the wheel (runtime/default_model.py).
     (Path(args.out) / "__init__.py").write_text('"""The default model as package data: see runtime/default_model.py '
                                                 '(this file is not part of the bundle)."""\n')
+    mark_auto_pick(Path(args.out), root, args.csv, work)
     (work / "default_bundle.json").write_text(json.dumps({"per_fold": per_fold, **card,
                                                           "licence_notice": "(in the manifest)"}, indent=1))
     print(json.dumps({k: {m: round(v[m], 4) for m in ("srcc_median", "srcc_mean", "srcc_std", "plcc_median")}

@@ -120,3 +120,34 @@ def test_broken_frames_score_below_the_5th_percentile_of_rated_photos(scorer, ki
     (r,) = scorer.score([frame])
     p5 = scorer.bundle.manifest["score"]["percentiles"]["values"][5]
     assert r.score < p5, (kind, r.score, p5)
+
+
+CPU_GRAPHS = ("int8-cpu", "int8-cpu-avx2", "int8-dynamic", "int8")
+
+
+def test_every_int8_graph_of_the_default_carries_its_release_measurement():
+    """A re-export drops the marks that benchmarks/cpu_classes.py --mark writes; without them a
+    VNNI CPU auto-picked int8-cpu and an AVX2 one int8-cpu-avx2, scoring one photo differently."""
+    import json
+
+    manifest = json.loads((BUNDLE / "manifest.json").read_text())
+    for entry in manifest["models"]:
+        if entry["precision"] in CPU_GRAPHS:
+            assert isinstance(entry.get("auto_pick"), bool), f"{entry['file']}: not measured (auto_pick missing)"
+            assert "rated photos" in entry["auto_pick_note"], entry["auto_pick_note"]
+
+
+@pytest.mark.parametrize("name", ["x86-amx", "x86-vnni", "x86-avx2", "arm64", "other"])
+def test_the_default_runs_a_graph_within_the_bound_on_every_cpu_class(monkeypatch, name):
+    from edgeiqa.runtime import cpu_class
+    from edgeiqa.runtime.bundle import load_bundle
+    from edgeiqa.runtime.precision_choice import auto_onnx_model
+
+    monkeypatch.setenv("EDGEIQA_CPU_CLASS", name)
+    cpu_class.detect.cache_clear()
+    try:
+        (picked,) = auto_onnx_model(load_bundle(BUNDLE).find("onnx"), "cpu")
+    finally:
+        monkeypatch.delenv("EDGEIQA_CPU_CLASS")
+        cpu_class.detect.cache_clear()
+    assert picked.precision == "fp32" or picked.info.get("auto_pick") is True, (name, picked.precision)
