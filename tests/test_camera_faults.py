@@ -119,3 +119,30 @@ def test_bad_requests_say_what_is_known(photo):
         cf.render(photo, "defocus", 9, np.random.default_rng(0))
     with pytest.raises(ValueError, match="uint8"):
         cf.render(photo.astype(np.float32), "defocus", 1, np.random.default_rng(0))
+
+
+def test_white_balance_copies_of_one_photo_share_their_direction(photo, tmp_path):
+    """Rendered to disk as training and evaluation do: on each photo the four levels move the
+    red/blue balance one way, further with each level, so the levels can be ordered at all."""
+    from edgeiqa.train.data.fault_copies import render_copies
+
+    photos = []
+    for k in range(6):  # six photos: both directions occur (each is a coin flip per photo)
+        path = tmp_path / f"photo{k}.png"
+        Image.fromarray(np.roll(photo, 40 * k, axis=1)).save(path)
+        photos.append(path)
+    plan = [(i, "white_balance", lv) for i in range(len(photos)) for lv in cf.LEVELS]
+    copies = render_copies(photos, plan, tmp_path / "renders", seed=3, workers=1)
+
+    def red_over_blue(path: Path) -> float:
+        lin = cf.srgb_to_linear(np.asarray(Image.open(path).convert("RGB")))
+        return float(np.log2(lin[..., 0].mean() / lin[..., 2].mean()))
+
+    signs = set()
+    for i, path in enumerate(photos):
+        shifts = [red_over_blue(c.path) - red_over_blue(path) for c in copies if c.source == i]
+        assert len(shifts) == len(cf.LEVELS)
+        assert np.all(np.diff(np.abs(shifts)) > 0), shifts  # further with each level
+        assert len({np.sign(s) for s in shifts}) == 1, shifts  # and always the same way
+        signs.add(np.sign(shifts[0]))
+    assert signs == {-1.0, 1.0}

@@ -200,9 +200,17 @@ def compression(img, level, rng):
     return out, FaultLabels(compression=level / len(LEVELS))
 
 
+# Kinds whose direction is drawn once per photo, not per copy: the copies of one photo at levels
+# 1..4 must lie on one line away from the clean photo, or no score can order them (a level-2 copy
+# cast the other way can be the more neutral one on a warm photo). The renderer draws their random
+# stream from (photo, kind) alone (train/data/fault_copies.py).
+DIRECTION_PER_PHOTO = frozenset({"white_balance"})
+
+
 @fault("white_balance")
 def white_balance(img, level, rng):
-    """A colour cast: red and blue gains off by +-stops/2 in opposite directions (warm or cool)."""
+    """A colour cast: red and blue gains off by +-stops/2 in opposite directions (warm or cool).
+    The first draw of `rng` picks the direction; the same stream gives every level the same one."""
     stops = WB_CAST_STOPS[level - 1] * (1 if rng.random() < 0.5 else -1)
     gains = np.array([2.0 ** (stops / 2), 1.0, 2.0 ** (-stops / 2)])
     return linear_to_srgb(srgb_to_linear(img) * gains), FaultLabels(colour_cast=level / len(LEVELS))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from edgeiqa.runtime.preprocess import decode
-from edgeiqa.train.data.camera_faults import BROKEN, FAULTS, LEVELS, FaultLabels, render
+from edgeiqa.train.data.camera_faults import BROKEN, DIRECTION_PER_PHOTO, FAULTS, LEVELS, FaultLabels, render
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -39,6 +39,12 @@ class FaultCopy:
 def _rng(seed: int, *parts: object) -> np.random.Generator:
     digest = hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _copy_rng(seed: int, name: str, kind: str, level: int) -> np.random.Generator:
+    """The random stream of one copy: per (photo, kind, level), or per (photo, kind) where the
+    fault's direction must be the same at every level (camera_faults.DIRECTION_PER_PHOTO)."""
+    return _rng(seed, name, kind) if kind in DIRECTION_PER_PHOTO else _rng(seed, name, kind, level)
 
 
 def _load(path: Path) -> np.ndarray:
@@ -75,6 +81,8 @@ def render_copies(photos: list[Path], plan: list[tuple[int, str, int]], folder: 
 
     def target(i: int, kind: str, level: int) -> Path:
         key = f"{photos[i].resolve()}|{photos[i].stat().st_size}|{kind}|{level}|{seed}"
+        if kind in DIRECTION_PER_PHOTO:  # renders from before the direction was per photo differ
+            key += "|direction-per-photo"
         return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.png"
 
     by_photo: dict[int, list[tuple[str, int]]] = {}
@@ -88,7 +96,7 @@ def render_copies(photos: list[Path], plan: list[tuple[int, str, int]], folder: 
         for kind, level in by_photo[i]:
             path = target(i, kind, level)
             if img is not None and (kind, level) in todo:
-                frame, labels = render(img, kind, level or 1, _rng(seed, photos[i].name, kind, level))
+                frame, labels = render(img, kind, level or 1, _copy_rng(seed, photos[i].name, kind, level))
                 tmp = path.with_name(path.name + f".{os.getpid()}.tmp.png")
                 Image.fromarray(frame).save(tmp)
                 os.replace(tmp, path)
