@@ -5,6 +5,13 @@ For y_c = sum_k p_ck f_k(alpha_ck h_c + beta_ck) between h = W1 x + b1 and z = W
 Linear (rows alpha_ck W1[c], bias alpha_ck b1[c] + beta_ck), rows are grouped by candidate so each
 group gets one fixed activation, and the matching columns of W2 are scaled by p_ck. The result has
 only Gemm, Split, Sigmoid/Relu/Gelu/Tanh/PRelu and Concat: nothing an engine builder lacks.
+
+Where candidates share channels (the gated unit: every channel feeds both its sigmoid and its
+PReLU), the rows alpha_ck W1[c] would repeat W1 once per candidate. Those heads fold to the shared
+form instead: `Gemm(C) -> per candidate [Gather, Mul, Add] -> f_k -> Concat -> Gemm`, the affine
+alpha_ck h_c + beta_ck applied after one Gemm. Same function up to float rounding, and W1 is
+stored once: for the default's four gated heads that is 12.6 MB less in every graph. A head whose
+candidates partition the channels (a hardened `select`) keeps the row form: it has nothing to share.
 """
 
 from __future__ import annotations
@@ -44,6 +51,40 @@ class GroupedActivation(nn.Module):
         return torch.cat([act(p) for act, p in zip(self.acts, parts)], dim=1)
 
 
+class SharedMixture(nn.Module):
+    """The shared form's activation: per candidate, the channels it keeps (a Gather where that is
+    not all of them), its affine input (a Mul and an Add where it is not the identity), its
+    activation; the groups concatenated in the order the second Gemm's columns expect."""
+
+    def __init__(self, groups: list[tuple[str, torch.Tensor | None, torch.Tensor, torch.Tensor]],
+                 slopes: dict[int, torch.Tensor]) -> None:
+        super().__init__()
+        self.names = [g[0] for g in groups]
+        self.sizes = [len(g[2]) for g in groups]
+        self.acts = nn.ModuleList()
+        self.affine = [not (bool((a == 1).all()) and bool((b == 0).all())) for _, _, a, b in groups]
+        self.gather = [g[1] is not None for g in groups]
+        for i, (name, idx, alpha, beta) in enumerate(groups):
+            self.register_buffer(f"index{i}", idx if idx is not None else torch.zeros(0, dtype=torch.long))
+            self.register_buffer(f"alpha{i}", alpha.clone())
+            self.register_buffer(f"beta{i}", beta.clone())
+            if name == "prelu":
+                act = nn.PReLU(len(alpha))
+                act.weight.data.copy_(slopes[i])
+            else:
+                act = _FixedActivation(name)
+            self.acts.append(act)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for i, act in enumerate(self.acts):
+            z = torch.index_select(h, 1, getattr(self, f"index{i}")) if self.gather[i] else h
+            if self.affine[i]:
+                z = z * getattr(self, f"alpha{i}") + getattr(self, f"beta{i}")
+            parts.append(act(z))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
 class _FixedActivation(nn.Module):
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -67,34 +108,52 @@ class FoldReport:
         return asdict(self)
 
 
-def _fold_pair(first: nn.Linear, mixture: list[Candidate], second: nn.Linear, eps: float
-               ) -> tuple[nn.Linear, GroupedActivation, nn.Linear, dict[str, Any]]:
-    w1, b1 = first.weight.detach(), first.bias.detach()
-    rows, biases, cols, groups, slopes = [], [], [], [], {}
-    dropped = 0
+def _kept(mixture: list[Candidate], eps: float) -> tuple[list[tuple[Candidate, torch.Tensor]], int]:
+    """(candidate, the channels it keeps) for every candidate that keeps any, and the pairs pruned."""
+    kept, dropped = [], 0
     for cand in mixture:
         keep = torch.nonzero(cand.weight > eps).flatten() if eps > 0 else torch.nonzero(cand.weight != 0).flatten()
         dropped += int((cand.weight != 0).sum()) - len(keep)
-        if len(keep) == 0:
-            continue
-        a, b, p = cand.alpha[keep], cand.beta[keep], cand.weight[keep]
-        rows.append(a[:, None] * w1[keep])
-        biases.append(a * b1[keep] + b)
-        cols.append(second.weight.detach()[:, keep] * p[None, :])
-        if cand.name == "prelu":
-            slopes[len(groups)] = cand.slope[keep]
-        groups.append((cand.name, len(keep)))
-    if not groups:
+        if len(keep):
+            kept.append((cand, keep))
+    if not kept:
         raise ValueError("pruning removed every channel: lower --prune")
-    new_first = nn.Linear(w1.shape[1], sum(g[1] for g in groups))
-    new_first.weight.data.copy_(torch.cat(rows))
-    new_first.bias.data.copy_(torch.cat(biases))
-    new_second = nn.Linear(new_first.out_features, second.out_features)
-    new_second.weight.data.copy_(torch.cat(cols, dim=1))
-    new_second.bias.data.copy_(second.bias.detach())
-    info = {"channels_in": first.out_features, "channels_out": new_first.out_features,
+    return kept, dropped
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+    layer = nn.Linear(weight.shape[1], weight.shape[0])
+    layer.weight.data.copy_(weight)
+    layer.bias.data.copy_(bias)
+    return layer
+
+
+def _fold_pair(first: nn.Linear, mixture: list[Candidate], second: nn.Linear, eps: float
+               ) -> tuple[nn.Linear, nn.Module, nn.Linear, dict[str, Any]]:
+    w1, b1 = first.weight.detach(), first.bias.detach()
+    kept, dropped = _kept(mixture, eps)
+    # The second Gemm is the same in both forms: column p_ck W2[:, c] for every kept pair, by group.
+    new_second = _linear(torch.cat([second.weight.detach()[:, keep] * cand.weight[keep][None, :]
+                                    for cand, keep in kept], dim=1), second.bias.detach())
+    slopes = {i: cand.slope[keep] for i, (cand, keep) in enumerate(kept) if cand.name == "prelu"}
+    groups = [(cand.name, len(keep)) for cand, keep in kept]
+    channels = torch.unique(torch.cat([keep for _, keep in kept]))  # sorted
+    shared = len(channels) < sum(len(keep) for _, keep in kept)  # some channel feeds two candidates
+    if shared:
+        new_first = _linear(w1[channels], b1[channels])
+        position = {int(c): j for j, c in enumerate(channels)}
+        act: nn.Module = SharedMixture(
+            [(cand.name, None if len(keep) == len(channels) else torch.tensor([position[int(c)] for c in keep]),
+              cand.alpha[keep], cand.beta[keep]) for cand, keep in kept], slopes)
+    else:
+        a = [cand.alpha[keep] for cand, keep in kept]
+        new_first = _linear(torch.cat([ak[:, None] * w1[keep] for ak, (_, keep) in zip(a, kept)]),
+                            torch.cat([ak * b1[keep] + cand.beta[keep] for ak, (cand, keep) in zip(a, kept)]))
+        act = GroupedActivation(groups, slopes)
+    info = {"channels_in": first.out_features, "channels_out": new_second.in_features,
+            "form": "shared" if shared else "rows", "first_gemm_rows": new_first.out_features,
             "groups": [{"activation": n, "channels": c} for n, c in groups], "pairs_pruned": dropped}
-    return new_first, GroupedActivation(groups, slopes), new_second, info
+    return new_first, act, new_second, info
 
 
 @torch.no_grad()
