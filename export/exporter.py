@@ -39,6 +39,7 @@ from edgeiqa.runtime.input_spec import InputSpec, InputSpecError
 from edgeiqa.runtime.pipeline import prefetch_batches
 from edgeiqa.runtime.preprocess import find_images
 from edgeiqa.train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
+from edgeiqa.train.colour_stats import NAMES as COLOUR_NAMES
 from edgeiqa.train.data.records import LabelScale
 from edgeiqa.train.metrics import srcc
 from edgeiqa.train.registry import UnknownNameError
@@ -184,12 +185,13 @@ def export_bundle(checkpoint: str | Path, out: str | Path, options: ExportOption
                         np.random.default_rng(seed).integers(0, 256, (8, *shape), dtype=np.uint8))
 
     folded, fold_report = fold_head(model.head, opts.graphs.prune)
+    graph = ScoringGraph(model, folded, scale, spec.float_input, front).eval()
     with torch.no_grad():
         measure_on(folded, model.head, model.embed(torch.from_numpy(check_frames)).float(), fold_report)
+        # The unfolded head on the graph's own input path (camera front included): the reference.
         x = torch.from_numpy(check_inputs)
-        emb = model.backbone(front(x) if front is not None else model.normalize(x))
+        emb = graph.embed(graph.normalize(x) if spec.float_input else x)
         reference = scale.to_mos(model.head(emb.float()).numpy().astype(np.float64))
-    graph = ScoringGraph(model, folded, scale, spec.float_input, front).eval()
 
     with staged_folder(out) as tmp:
         job = ExportJob(tmp, checkpoint, cfg, opts, graph, scale, pre, spec, seed, check_inputs,
@@ -369,7 +371,9 @@ def write_manifest(job: ExportJob) -> None:
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "source_checkpoint": str(job.checkpoint),
-        "model": {"backbone": cfg["backbone"], "head": cfg["head"], "regime": cfg["regime"]},
+        "model": {"backbone": cfg["backbone"], "head": cfg["head"], "regime": cfg["regime"],
+                  **({"colour_stats": {"features": list(COLOUR_NAMES), "source": "train/colour_stats.py"}}
+                     if job.graph.colour is not None else {})},
         "input": job.spec.manifest_block(),
         "output": output_block(job.graph),
         "score": {"scale": job.scale.to_dict(), "higher_is_better": True,

@@ -74,13 +74,20 @@ class _Stem:
 
 
 def _match_stem(graph: Any) -> _Stem | str:
-    """The normalisation and the Conv it feeds, or why the graph does not have that shape."""
+    """The normalisation and the Conv it feeds, or why the graph does not have that shape. Every
+    Mul by a constant is tried in graph order: other paths (the colour statistics of
+    train/colour_stats.py) multiply by constants too, before or after the stem's."""
+    init = {i.name: i for i in graph.initializer}
+    muls = [n for n in graph.node if n.op_type == "Mul" and len(n.input) == 2 and n.input[1] in init]
+    if not muls:
+        return "no Mul by a constant in the graph"
+    reasons = [_match_stem_at(graph, init, mul) for mul in muls]
+    return next((r for r in reasons if not isinstance(r, str)), reasons[0])
+
+
+def _match_stem_at(graph: Any, init: dict[str, Any], mul: Any) -> _Stem | str:
     from onnx import helper, numpy_helper
 
-    init = {i.name: i for i in graph.initializer}
-    mul = next((n for n in graph.node if n.op_type == "Mul" and len(n.input) == 2 and n.input[1] in init), None)
-    if mul is None:
-        return "no Mul by a constant in the graph"
     after_mul = _consumers(graph, mul.output[0])
     if len(after_mul) != 1 or after_mul[0].op_type != "Sub" or after_mul[0].input[1] not in init:
         return "the first Mul is not followed by a Sub of a constant"

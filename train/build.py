@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 from edgeiqa.train.backbones import create_backbone
+from edgeiqa.train.colour_stats import NUM_FEATURES as COLOUR_FEATURES
+from edgeiqa.train.colour_stats import ColourStats
 from edgeiqa.train.config import TrainConfig
 from edgeiqa.train.head_ensemble import HeadEnsemble
 from edgeiqa.train.heads import IQAHead
@@ -37,7 +39,9 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
     backbone = create_backbone(cfg.backbone, parse_pretrained(cfg.pretrained if pretrained is None else pretrained),
                                image_size=cfg.image_size or None, pool=cfg.pool, resize=cfg.resize)
     torch.manual_seed(cfg.seed)
-    heads = [IQAHead(backbone.embed_dim, cfg.hidden, cfg.head, tuple(cfg.candidates),
+    colour = ColourStats() if cfg.colour_stats else None
+    in_dim = backbone.embed_dim + (COLOUR_FEATURES if colour is not None else 0)
+    heads = [IQAHead(in_dim, cfg.hidden, cfg.head, tuple(cfg.candidates),
                      attributes=cfg.camera_faults > 0, dead_zone=cfg.fault_dead_zone)
              for _ in range(max(1, cfg.head_ensemble))]
     head = HeadEnsemble(heads) if len(heads) > 1 else heads[0]
@@ -48,4 +52,4 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
         add_lora(backbone, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, tuple(cfg.lora_targets))
     if cfg.regime == "partial":
         set_partial_trainable(backbone, cfg.partial_stages)
-    return IQAModel(backbone, head)
+    return IQAModel(backbone, head, colour)

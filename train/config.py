@@ -38,6 +38,8 @@ class TrainConfig:
     # K > 1 (frozen regime): K heads, each trained without a different 1/K of the training photos,
     # scored by their mean on one shared backbone (train/head_ensemble.py)
     head_ensemble: int = 1
+    # 16 statistics of the frame's own colours and exposure beside the backbone's (train/colour_stats.py)
+    colour_stats: bool = False
     candidates: tuple[str, ...] = ("sigmoid", "relu", "gelu", "tanh", "prelu")  # select head
     temperature_start: float = 1.0  # select head: softmax temperature, annealed geometrically
     temperature_end: float = 0.05

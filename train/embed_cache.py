@@ -2,6 +2,8 @@
 
 Keyed by (backbone name, a fingerprint of its weights, preprocessing) for the folder and by
 (absolute path, size, mtime) for each image: change any of them and the entry is recomputed.
+A model with colour statistics (train/colour_stats.py) keeps them in a folder of their own, so runs
+with and without them share the backbone's embeddings, the part that costs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from edgeiqa.runtime.cache_root import cache_root
 from edgeiqa.runtime.pipeline import prefetch_chunks, stack_or_raise
+from edgeiqa.train.colour_stats import NAMES as COLOUR_NAMES
 from edgeiqa.train.model import IQAModel
 from tqdm.auto import tqdm
 
@@ -41,20 +44,28 @@ class EmbeddingCache:
                           "pool": getattr(model.backbone, "pool", "last"), "embed_dim": model.backbone.embed_dim,
                           "stages": getattr(model.backbone.model, "stages", None), "preprocess": pre.to_dict()},
                          sort_keys=True)
-        self.folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(key.encode()).hexdigest()[:20]
+        root = Path(cache_dir or default_cache_dir())
+        self.folder = root / hashlib.sha256(key.encode()).hexdigest()[:20]
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.folders = [self.folder]  # one per part of the embedding, concatenated in this order
+        if model.colour is not None:
+            colour_key = json.dumps({"colour_stats": list(COLOUR_NAMES), "step": model.colour.step,
+                                     "preprocess": pre.to_dict()}, sort_keys=True)
+            self.folders.append(root / ("colour-" + hashlib.sha256(colour_key.encode()).hexdigest()[:20]))
+            self.folders[-1].mkdir(parents=True, exist_ok=True)
         self.batch_size, self.device = batch_size, device
         self._memory: dict[Path, np.ndarray] = {}
         self.hits = self.misses = 0
 
-    def _entry(self, path: Path) -> Path:
+    def _entry(self, path: Path, folder: Path | None = None) -> Path:
         st = path.stat()
         key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-        return self.folder / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".npy")
+        return (folder or self.folder) / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".npy")
 
     @torch.no_grad()
-    def _compute(self, paths: list[Path]) -> list[np.ndarray]:
-        """Embed in batches, decoding the next batch while the backbone runs on this one."""
+    def _compute(self, paths: list[Path], part: int) -> list[np.ndarray]:
+        """One part of the embedding (0: the backbone's, 1: the colour statistics) in batches,
+        decoding the next batch while this one runs."""
         pre = self.model.preprocess
         # The frozen weights never change, so a channels_last copy is safe and about 2x faster on
         # CPU for CNNs (the uint8 NHWC input already arrives in that layout).
@@ -64,34 +75,36 @@ class EmbeddingCache:
         loaded = prefetch_chunks(chunks, pre.load, workers=min(4, os.cpu_count() or 1))
         for batch in tqdm(loaded, total=len(chunks), desc="embedding", unit="batch", leave=False,
                           disable=len(chunks) < 4):
-            frames = torch.from_numpy(stack_or_raise(batch)).to(self.device)
-            out += list(fast.embed(frames).float().cpu().numpy())
+            pixels = torch.from_numpy(stack_or_raise(batch)).to(self.device).float()
+            part_of = fast.backbone(fast.normalize(pixels)) if part == 0 else fast.colour(pixels)
+            out += list(part_of.float().cpu().numpy())
         return out
+
+    def _load(self, entry: Path) -> np.ndarray | None:
+        if entry.is_file():
+            try:
+                return np.load(entry)
+            except (OSError, ValueError):
+                entry.unlink(missing_ok=True)  # a torn entry: recompute it
+        return None
 
     def get(self, paths: list[Path]) -> torch.Tensor:
         """Embeddings [N, D] for the images, computing and storing only what is not cached."""
-        result: dict[Path, np.ndarray] = {}
-        todo = []
-        for p in paths:
-            if p in self._memory:
-                result[p] = self._memory[p]
-                self.hits += 1
-                continue
-            entry = self._entry(p)
-            if entry.is_file():
-                try:
-                    result[p] = self._memory[p] = np.load(entry)
-                    self.hits += 1
-                    continue
-                except (OSError, ValueError):
-                    entry.unlink(missing_ok=True)  # a torn entry: recompute it
-            todo.append(p)
-        if todo:
-            self.misses += len(todo)
-            for p, emb in zip(todo, self._compute(todo)):
-                entry = self._entry(p)
+        result: dict[Path, np.ndarray] = {p: self._memory[p] for p in paths if p in self._memory}
+        self.hits += len(result)
+        todo = list(dict.fromkeys(p for p in paths if p not in result))
+        parts = {p: [self._load(self._entry(p, folder)) for folder in self.folders] for p in todo}
+        computed = {p for p in todo if any(x is None for x in parts[p])}
+        self.misses += len(computed)
+        self.hits += len(todo) - len(computed)
+        for k, folder in enumerate(self.folders):
+            missing = [p for p in todo if parts[p][k] is None]
+            for p, emb in zip(missing, self._compute(missing, k) if missing else []):
+                entry = self._entry(p, folder)
                 tmp = entry.with_name(entry.name + f".{os.getpid()}.tmp.npy")
                 np.save(tmp, emb)
                 os.replace(tmp, entry)
-                result[p] = self._memory[p] = emb
+                parts[p][k] = emb
+        for p in todo:
+            result[p] = self._memory[p] = np.concatenate(parts[p]) if len(parts[p]) > 1 else parts[p][0]
         return torch.from_numpy(np.stack([result[p] for p in paths]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from edgeiqa.train.backbones import Backbone, PreprocessConfig
+from edgeiqa.train.colour_stats import ColourStats
 from edgeiqa.train.heads import IQAHead
 from torch import nn
 
@@ -27,13 +28,19 @@ class Normalize(nn.Module):
         # Cast first: TensorRT lets a UINT8 network input feed only a Cast (NVIDIA/TensorRT#3985).
         return x.float().permute(0, 3, 1, 2) * self.scale - self.shift
 
+    def invert(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised float NCHW -> float NHWC 0..255: what a camera front or a float-input graph
+        hands the colour statistics, which read pixels, not normalised values."""
+        return ((x + self.shift) / self.scale).permute(0, 2, 3, 1)
+
 
 class IQAModel(nn.Module):
-    def __init__(self, backbone: Backbone, head: IQAHead) -> None:
+    def __init__(self, backbone: Backbone, head: IQAHead, colour: ColourStats | None = None) -> None:
         super().__init__()
         self.normalize = Normalize(backbone.preprocess)
         self.backbone = backbone
         self.head = head
+        self.colour = colour  # train/colour_stats.py: appended to the backbone's embedding
 
     @property
     def preprocess(self) -> PreprocessConfig:
@@ -46,8 +53,13 @@ class IQAModel(nn.Module):
         self.normalize = Normalize(pre).to(device)
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 NHWC frames -> pooled embeddings [N, D] (what the frozen regime caches)."""
-        return self.backbone(self.normalize(frames))
+        """uint8 NHWC frames -> pooled embeddings [N, D] (what the frozen regime caches): the
+        backbone's, then the colour statistics' where the model has them."""
+        pixels = frames.float()  # one Cast of the uint8 input, read by both parts
+        embedding = self.backbone(self.normalize(pixels))
+        if self.colour is None:
+            return embedding
+        return torch.cat([embedding.float(), self.colour(pixels)], dim=1)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 NHWC frames -> scores on the training scale [N]."""
