@@ -130,3 +130,23 @@ def test_the_exported_graph_computes_them_and_int8_cpu_still_folds_its_stem(colo
     # int8-cpu folded the normalisation into the stem although the colour path multiplies by constants.
     q = onnx.load(str(bundle / "model.int8-cpu.onnx")).graph
     assert any(".folded_bias" in t.name for t in q.initializer)
+
+
+def test_camera_fronts_feed_them_the_same_pixels(colour_run, tmp_path):
+    """A derived ONNX front (it replaces the input's Cast) and the exporter's PyTorch front (the
+    colour statistics read the normalised frame un-normalised) score the same planes alike."""
+    from edgeiqa.export.derive import derive_bundle
+    from edgeiqa.export.exporter import export_bundle
+    from edgeiqa.export.options import CheckOptions, ExportOptions, GraphOptions, InputOptions
+    from edgeiqa.runtime import Scorer
+
+    base, _ = colour_run
+    rgb = tmp_path / "rgb"
+    export_bundle(base / "ckpt", rgb, ExportOptions(graphs=GraphOptions(("fp32",)), checks=CheckOptions(enforce=False)))
+    derive_bundle(rgb, tmp_path / "derived", "i420", (48, 64), "bt709", "full")
+    export_bundle(base / "ckpt", tmp_path / "exported", ExportOptions(
+        graphs=GraphOptions(("fp32",)), input=InputOptions("i420", (48, 64), "bt709", "full"),
+        checks=CheckOptions(enforce=False)))
+    planes = np.random.default_rng(0).integers(0, 256, (6, 72, 64), dtype=np.uint8)
+    with Scorer.load(tmp_path / "derived") as a, Scorer.load(tmp_path / "exported") as b:
+        np.testing.assert_allclose(a.score_array(planes), b.score_array(planes), atol=1e-3)
