@@ -29,12 +29,15 @@ from default_model_recipe import RECIPE  # noqa: E402 - the shipped recipe, meas
 
 def _variant(text: str) -> tuple[str, dict]:
     """'name:kinds[,key=value...]' -> (name, TrainConfig overrides)."""
+    from edgeiqa.train.config import _parse_bool  # what the CLI reads BOOL flags with
+
     name, _, rest = text.partition(":")
     parts = rest.split(",") if rest else ["0"]
     over: dict = {"camera_faults": int(parts[0])}
     for kv in parts[1:]:
         k, v = kv.split("=")
-        over[k] = type(getattr(_base_config(), k))(v)
+        kind = type(getattr(_base_config(), k))
+        over[k] = _parse_bool(v) if kind is bool else kind(v)  # bool("False") would be True
     return name, over
 
 
