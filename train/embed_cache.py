@@ -63,21 +63,26 @@ class EmbeddingCache:
         return (folder or self.folder) / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".npy")
 
     @torch.no_grad()
-    def _compute(self, paths: list[Path], part: int) -> list[np.ndarray]:
-        """One part of the embedding (0: the backbone's, 1: the colour statistics) in batches,
-        decoding the next batch while this one runs."""
+    def _compute(self, paths: list[Path], parts: tuple[int, ...]) -> list[list[np.ndarray]]:
+        """The given parts of each embedding (0: the backbone's, 1: the colour statistics), in
+        batches, each frame decoded once for all of them while the previous batch runs."""
         pre = self.model.preprocess
-        # The frozen weights never change, so a channels_last copy is safe and about 2x faster on
-        # CPU for CNNs (the uint8 NHWC input already arrives in that layout).
-        fast = copy.deepcopy(self.model).eval().to(memory_format=torch.channels_last)
+        fns = []
+        for part in parts:
+            if part == 0:
+                # The frozen weights never change, so a channels_last copy is safe and about 2x faster
+                # on CPU for CNNs (the uint8 NHWC input already arrives in that layout).
+                fast = copy.deepcopy(self.model).eval().to(memory_format=torch.channels_last)
+                fns.append(lambda pixels, m=fast: m.backbone(m.normalize(pixels)))
+            else:
+                fns.append(self.model.colour)
         chunks = [paths[i:i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
-        out: list[np.ndarray] = []
+        out: list[list[np.ndarray]] = []
         loaded = prefetch_chunks(chunks, pre.load, workers=min(4, os.cpu_count() or 1))
         for batch in tqdm(loaded, total=len(chunks), desc="embedding", unit="batch", leave=False,
                           disable=len(chunks) < 4):
             pixels = torch.from_numpy(stack_or_raise(batch)).to(self.device).float()
-            part_of = fast.backbone(fast.normalize(pixels)) if part == 0 else fast.colour(pixels)
-            out += list(part_of.float().cpu().numpy())
+            out += [list(row) for row in zip(*(fn(pixels).float().cpu().numpy() for fn in fns))]
         return out
 
     def _load(self, entry: Path) -> np.ndarray | None:
@@ -94,17 +99,18 @@ class EmbeddingCache:
         self.hits += len(result)
         todo = list(dict.fromkeys(p for p in paths if p not in result))
         parts = {p: [self._load(self._entry(p, folder)) for folder in self.folders] for p in todo}
-        computed = {p for p in todo if any(x is None for x in parts[p])}
-        self.misses += len(computed)
-        self.hits += len(todo) - len(computed)
-        for k, folder in enumerate(self.folders):
-            missing = [p for p in todo if parts[p][k] is None]
-            for p, emb in zip(missing, self._compute(missing, k) if missing else []):
-                entry = self._entry(p, folder)
-                tmp = entry.with_name(entry.name + f".{os.getpid()}.tmp.npy")
-                np.save(tmp, emb)
-                os.replace(tmp, entry)
-                parts[p][k] = emb
+        need = {p: missing for p in todo if (missing := tuple(k for k, x in enumerate(parts[p]) if x is None))}
+        self.misses += len(need)
+        self.hits += len(todo) - len(need)
+        for wanted in sorted(set(need.values())):  # one decode per photo for all it lacks
+            group = [p for p in todo if need.get(p) == wanted]
+            for p, embs in zip(group, self._compute(group, wanted)):
+                for k, emb in zip(wanted, embs):
+                    entry = self._entry(p, self.folders[k])
+                    tmp = entry.with_name(entry.name + f".{os.getpid()}.tmp.npy")
+                    np.save(tmp, emb)
+                    os.replace(tmp, entry)
+                    parts[p][k] = emb
         for p in todo:
             result[p] = self._memory[p] = np.concatenate(parts[p]) if len(parts[p]) > 1 else parts[p][0]
         return torch.from_numpy(np.stack([result[p] for p in paths]))
