@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "analyze": ("edgeiqa.train.analysis_cli", "train", "Grad-CAM, t-SNE and gate histograms (PNG)"),
     "export": ("edgeiqa.export.cli", "export", "fold the head, write ONNX / TensorRT bundle"),
     "derive": ("edgeiqa.export.device_cli", "derive", "a camera (NV12/I420 at a frame size) variant of a bundle"),
+    "quantize": ("edgeiqa.export.device_cli", "derive", "fp16 / int8 graphs into a copy of a bundle (from fp32)"),
     "engine": ("edgeiqa.export.device_cli", "derive", "TensorRT engines into a bundle, each verified (on the GPU)"),
     "score": ("edgeiqa.runtime.cli", "cpu", "score images with a bundle (no torch)"),
     "bench": ("edgeiqa.runtime.bench_cli", "cpu", "latency / throughput of a bundle"),

@@ -1,4 +1,5 @@
-"""`edgeiqa derive` (a camera variant of a bundle) and `edgeiqa engine` (TensorRT engines into it): no torch."""
+"""`edgeiqa derive` (a camera variant of a bundle), `edgeiqa quantize` (fp16 / int8 graphs into a copy of it) and
+`edgeiqa engine` (TensorRT engines into it): no torch."""
 
 from __future__ import annotations
 
@@ -46,6 +47,42 @@ def main_derive(argv: list[str]) -> int:
         print(f"  4:2:0 vs the RGB pictures the reference planes came from: up to "
               f"{100 * loss['max_abs_fraction_of_range']:.2f}% (mean {100 * loss['mean_abs_fraction_of_range']:.2f}%) "
               "of the score range")
+    return 0
+
+
+def main_quantize(argv: list[str]) -> int:
+    from edgeiqa.export.precision_entry import REDUCED_PRECISIONS
+
+    p = argparse.ArgumentParser(prog="edgeiqa quantize", description="Add fp16 or int8 graphs to a copy of a bundle, "
+                                "made from its fp32 graph with ONNX Runtime's converters and calibrated on your own "
+                                "photos: no checkpoint, no torch (onnx and onnxruntime). Each graph is measured "
+                                "against fp32 on held-out photos and the bundle's reference frames, and is never "
+                                "picked by Scorer.load unless --auto-pick: name it with --precision. Exit 0: "
+                                "written; 1: refused.")
+    p.add_argument("bundle", help="an RGB bundle folder, or 'default' (the model installed with edgeiqa)")
+    p.add_argument("--out", required=True, help="the new bundle folder")
+    p.add_argument("--precision", type=comma_list, required=True,
+                   help=f"comma list of {', '.join(REDUCED_PRECISIONS)}")
+    p.add_argument("--calib", required=True, metavar="DIR", help="photos from the camera the graph is for "
+                   "(calibration, and the held-out check)")
+    p.add_argument("--calib-count", type=int, default=64, metavar="N", help="photos that calibrate int8 (default 64)")
+    p.add_argument("--check-count", type=int, default=64, metavar="N", help="further photos that measure every new "
+                   "graph against fp32 (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="which photos calibrate and which check")
+    p.add_argument("--auto-pick", action="store_true", help="let Scorer.load pick the new graphs where the CPU "
+                   "prefers them (only after you have checked their error)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    args = p.parse_args(argv)
+    from edgeiqa.export.bundle_quantize import quantize_bundle
+    from edgeiqa.runtime.errors import EdgeIQAError
+
+    try:
+        quantize_bundle(args.bundle, args.out, tuple(args.precision), args.calib, args.calib_count,
+                        args.check_count, args.seed, args.auto_pick, args.force)
+    except (EdgeIQAError, OSError, ValueError) as err:
+        print(f"edgeiqa quantize: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.out}: written")
     return 0
 
 

@@ -21,6 +21,7 @@ from edgeiqa.export.fold import fold_head, measure_on
 from edgeiqa.export.graph import ScoringGraph, prepare_for_export
 from edgeiqa.export.onnx_export import export_onnx, graph_ops, run_onnx
 from edgeiqa.export.options import ExportOptions, TensorRTOptions
+from edgeiqa.export.precision_entry import INT8_FLAVOURS, not_checked_here, reduced_entry, score_error
 from edgeiqa.export.staged_folder import staged_folder
 from edgeiqa.export.yuv_input import graph_front
 from edgeiqa.runtime import cpu_class
@@ -115,13 +116,6 @@ def _tool_versions() -> dict[str, str]:
 
     return {"edgeiqa": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__, "timm": timm.__version__, "python": platform.python_version()}
-
-
-def _score_error(ref: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    d = np.abs(ref.astype(np.float64) - other.astype(np.float64))
-    if not d.size:
-        return {"max_abs": float("nan"), "mean_abs": float("nan")}
-    return {"max_abs": float(d.max()), "mean_abs": float(d.mean())}
 
 
 def _checked(opts: ExportOptions) -> ExportOptions:
@@ -241,18 +235,6 @@ class ExportJob:
         return run_onnx(onnx_file, self.feed(self.check_frames), static_batch=self.opts.input.static_batch)
 
 
-INT8_FLAVOURS = {"int8": "tensorrt", "int8-cpu": "cpu", "int8-cpu-avx2": "cpu-avx2"}  # precision -> quantiser
-QUANTIZATION_NOTES = {
-    "int8": "static QDQ, symmetric int8 activations and per-channel weights, float biases and head "
-            "(TensorRT explicit quantisation)",
-    "int8-cpu": "static QDQ, uint8 activations, int8 per-channel weights, float head (ONNX Runtime on x86 with "
-                "VNNI/AMX and ARM64; saturates on x86 without VNNI; not for TensorRT)",
-    "int8-cpu-avx2": "static QDQ, uint8 activations, 7-bit (reduce_range) int8 per-channel weights, float head "
-                     "(ONNX Runtime on any CPU, x86 without VNNI included; not for TensorRT)",
-    "int8-dynamic": "dynamic (ONNX Runtime, per-channel weights)",
-}
-
-
 def write_onnx(job: ExportJob) -> None:
     """The fp32 graph every other artefact derives from, and its error against PyTorch."""
     x = torch.from_numpy(job.check_frames[:2])
@@ -260,7 +242,7 @@ def write_onnx(job: ExportJob) -> None:
     data_file = export_onnx(job.graph, example, job.fp32, job.opts.graphs.opset, job.opts.input.static_batch)
     job.fp32_scores = job.run(job.fp32)
     entry = {"file": job.fp32.name, "format": "onnx", "precision": "fp32", "ops": graph_ops(job.fp32),
-             "error_vs_pytorch": _score_error(job.reference, job.fp32_scores)}
+             "error_vs_pytorch": score_error(job.reference, job.fp32_scores)}
     if data_file:
         entry["data_file"] = data_file.name
     if len(job.check_mos) >= 3:
@@ -275,43 +257,17 @@ def write_reduced_precisions(job: ExportJob) -> None:
     opts, fp32_scores = job.opts, job.fp32_scores
     assert fp32_scores is not None, "write_onnx runs first"
     calib = None
-    if {"int8", "int8-cpu", "int8-cpu-avx2"} & set(opts.graphs.precisions):
+    if set(INT8_FLAVOURS) & set(opts.graphs.precisions):
         calib = job.feed(_calibration_frames(job))
     for precision in [p for p in opts.graphs.precisions if p != "fp32"]:
         dst = job.folder / f"model.{precision}.onnx"
-        if precision == "fp16":
-            quantize.to_fp16(job.fp32, dst)
-        elif precision in INT8_FLAVOURS:
-            quantize.to_int8_qdq(job.fp32, dst, calib, INT8_FLAVOURS[precision], opts.input.static_batch)
-        else:
-            quantize.to_int8_dynamic(job.fp32, dst)
+        quantize.write_precision(precision, job.fp32, dst, calib, opts.input.static_batch)
         scores = job.run(dst)
-        error = _score_error(fp32_scores, scores)
-        rank = srcc(scores, fp32_scores) if len(scores) >= MIN_RANK_IMAGES else None
-        job.models.append({
-            "file": dst.name, "format": "onnx", "precision": precision,
-            "quantization": QUANTIZATION_NOTES.get(precision),
-            "error_vs_fp32": error, "rank_agreement_vs_fp32": rank,
-            "srcc_test_sample": srcc(scores, np.asarray(job.check_mos)) if len(job.check_mos) >= 3 else None,
-            "checked_on": [cpu_check(precision, error, rank, len(scores))]})
+        entry = reduced_entry(dst.name, precision, fp32_scores, scores, MIN_RANK_IMAGES)
+        entry["srcc_test_sample"] = srcc(scores, np.asarray(job.check_mos)) if len(job.check_mos) >= 3 else None
+        job.models.append(entry)
         if not cpu_class.exact_on(precision, cpu_class.detect().cpu_class):
             job.notes.append(not_checked_here(precision))
-
-
-def cpu_check(precision: str, error: dict[str, float], rank: float | None, n: int) -> dict[str, Any]:
-    """One CPU a graph was measured on: its class, whether the kernels there are exact for this
-    precision, and the error against fp32 it measured (the manifest keeps a list of these)."""
-    cpu = cpu_class.detect()
-    return {**cpu.to_dict(), "exact_kernels": cpu_class.exact_on(precision, cpu.cpu_class), "images": n,
-            "error_vs_fp32": error, "rank_agreement_vs_fp32": rank}
-
-
-def not_checked_here(precision: str) -> str:
-    cpu = cpu_class.detect()
-    return (f"{precision} NOT CHECKED on this CPU ({cpu.model}; {cpu_class.DESCRIPTIONS[cpu.cpu_class]}): "
-            f"its ONNX Runtime kernels saturate here, so the error recorded is this CPU's, not the graph's. "
-            f"The runtime never picks {precision} on this CPU class; check it on a VNNI, AMX or ARM64 machine "
-            f"with `edgeiqa verify BUNDLE PHOTOS`, and score here with int8-cpu-avx2 or fp32.")
 
 
 def write_reference_frames(job: ExportJob) -> None:

@@ -211,3 +211,20 @@ def to_int8_dynamic(src: Path, dst: Path) -> None:
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul", "Gemm"])
+
+
+def write_precision(precision: str, fp32: Path, dst: Path, calib: np.ndarray | None, static_batch: int = 0) -> None:
+    """`dst`, the `precision` variant of the fp32 graph (calib: the int8 flavours' calibration
+    frames, as the graph takes them)."""
+    from edgeiqa.export.precision_entry import INT8_FLAVOURS
+
+    if precision == "fp16":
+        to_fp16(fp32, dst)
+    elif precision in INT8_FLAVOURS:
+        if calib is None:
+            raise ValueError(f"{precision} needs calibration frames")
+        to_int8_qdq(fp32, dst, calib, INT8_FLAVOURS[precision], static_batch)
+    elif precision == "int8-dynamic":
+        to_int8_dynamic(fp32, dst)
+    else:
+        raise ValueError(f"no reduced precision {precision!r}")
