@@ -28,11 +28,14 @@ from default_model_recipe import RECIPE  # noqa: E402 - the shipped recipe, meas
 
 
 def _variant(text: str) -> tuple[str, dict]:
-    """'name:kinds[,key=value...]' -> (name, TrainConfig overrides)."""
+    """'name:kinds[,key=value...]' -> (name, TrainConfig overrides). A value may hold commas
+    (fault_kinds=defocus,compression): only a comma before the next `key=` separates."""
+    import re
+
     from edgeiqa.train.config import _parse_bool  # what the CLI reads BOOL flags with
 
     name, _, rest = text.partition(":")
-    parts = rest.split(",") if rest else ["0"]
+    parts = re.split(r",(?=\w+=)", rest) if rest else ["0"]
     over: dict = {"camera_faults": int(parts[0])}
     for kv in parts[1:]:
         k, v = kv.split("=")

@@ -146,3 +146,49 @@ def test_white_balance_copies_of_one_photo_share_their_direction(photo, tmp_path
         assert len({np.sign(s) for s in shifts}) == 1, shifts  # and always the same way
         signs.add(np.sign(shifts[0]))
     assert signs == {-1.0, 1.0}
+
+
+def test_defective_pixels_stick_their_share_of_photosites_dark_or_hot(photo):
+    for lv in cf.LEVELS:
+        out, labels = cf.render(photo, "defective_pixels", lv, np.random.default_rng(lv))
+        changed = out != photo
+        share = cf.DEFECTIVE_SHARE[lv - 1]
+        # a stuck site equal to what the photo already had there does not show: at most the share
+        assert changed.mean() == pytest.approx(share, rel=0.25)
+        assert set(np.unique(out[changed])) <= {0, 255}
+        assert labels.noise == lv / 4
+
+
+def test_bit_depth_keeps_two_to_the_bits_levels_per_channel(photo):
+    for lv in cf.LEVELS:
+        out, labels = cf.render(photo, "bit_depth", lv, np.random.default_rng(0))
+        bits = cf.BIT_DEPTH[lv - 1]
+        assert all(len(np.unique(out[..., c])) <= 2 ** bits for c in range(3))
+        assert np.abs(out.astype(int) - photo).max() <= 255 / (2 ** bits - 1) / 2 + 0.5
+        assert out.min() == 0 or photo.min() > 255 / (2 ** bits - 1) / 2  # black stays black
+        assert labels.compression == lv / 4
+
+
+def test_binning_conserves_light_per_block_and_repeats_it(photo):
+    lin = cf.srgb_to_linear(photo)
+    for lv in cf.LEVELS:
+        out, labels = cf.render(photo, "binning", lv, np.random.default_rng(0))
+        f = cf.BINNING[lv - 1]
+        block_in = lin[:f, :f].mean(axis=(0, 1))
+        block = cf.srgb_to_linear(out[:f, :f])
+        assert (block == block[0, 0]).all()  # one value per block
+        # charge binning keeps the block's light (to the 8-bit rounding of sRGB)
+        assert block[0, 0] == pytest.approx(block_in, abs=0.01)
+        assert labels.blur == lv / 4
+
+
+def test_fault_kinds_choose_what_training_renders(tmp_path):
+    from edgeiqa.train.data.fault_copies import fault_kind_names, plan_copies
+
+    assert fault_kind_names("") == tuple(cf.FAULTS)
+    assert fault_kind_names("defocus, binning") == ("defocus", "binning")
+    with pytest.raises(ValueError, match="known"):
+        fault_kind_names("defocus,fog")
+    photos = [tmp_path / f"{i}.jpg" for i in range(20)]
+    plan = plan_copies(photos, 1, 0.0, 8, fault_kind_names("defocus,binning"))
+    assert {kind for _, kind, _ in plan} <= {"defocus", "binning"} and len(plan) == 40

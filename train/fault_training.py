@@ -58,7 +58,8 @@ class FaultTraining:
         idx = trainer.split["train"]
         photos = [trainer.ds.samples[i].path for i in idx]
         cache_root = Path(trainer.cache.folder).parent
-        copies = copies_for(photos, cache_root, cfg.camera_faults, cfg.broken_per_photo, cfg.seed)
+        copies = copies_for(photos, cache_root, cfg.camera_faults, cfg.broken_per_photo, cfg.seed,
+                            cfg.fault_kinds)
         emb = trainer.cache.get([c.path for c in copies]).float()
         by_group: dict[tuple[int, str], list[tuple[int, int]]] = {}
         broken = []

@@ -9,6 +9,12 @@ Every fault has four severity levels (1 mildest .. 4 worst) and is deterministic
 blur level, exposure error in stops (signed), noise level, compression level, colour-cast level,
 broken or not.
 
+Three faults come from the read-out and the pipeline rather than the optics: defective
+photosites (stuck dark or hot, one colour channel each, like a Bayer sensor's), too few bits per
+channel (banding in smooth areas), and a binned read-out repeated back to full size (a low-
+resolution stream upscaled by a nearest-neighbour scaler: blocks). Their labels use the
+attribute that names what a viewer sees: noise, compression, blur.
+
 Broken frames are what a camera can hand over instead of a photo: a flat frame of any colour
 (among them the green that an all-zero YUV buffer decodes to), pure sensor noise, a lens cap,
 a torn read-out, a partial read-out, a saturated frame.
@@ -38,6 +44,9 @@ MOTION_LENGTH = (0.012, 0.024, 0.04, 0.06)  # path length, fraction of the image
 DEFOCUS_RADIUS = (0.004, 0.008, 0.014, 0.022)  # disk radius, fraction of the image diagonal
 JPEG_QUALITY = (30, 15, 8, 4)
 WB_CAST_STOPS = (0.35, 0.7, 1.05, 1.4)  # red/blue gain ratio error, in stops
+DEFECTIVE_SHARE = (0.002, 0.006, 0.02, 0.05)  # share of photosites stuck dark or hot
+BIT_DEPTH = (5, 4, 3, 2)  # bits per channel the frame keeps (8 = a normal frame)
+BINNING = (2, 3, 4, 6)  # photosites averaged per side, then repeated back to full size
 
 
 @dataclass(frozen=True)
@@ -214,6 +223,43 @@ def white_balance(img, level, rng):
     stops = WB_CAST_STOPS[level - 1] * (1 if rng.random() < 0.5 else -1)
     gains = np.array([2.0 ** (stops / 2), 1.0, 2.0 ** (-stops / 2)])
     return linear_to_srgb(srgb_to_linear(img) * gains), FaultLabels(colour_cast=level / len(LEVELS))
+
+
+@fault("defective_pixels")
+def defective_pixels(img, level, rng):
+    """Stuck photosites: each of a share of (pixel, channel) sites reads 0 or full scale, as a
+    dead or hot photosite under one colour filter does (so the specks are coloured)."""
+    out = img.copy()
+    stuck = rng.random(img.shape) < DEFECTIVE_SHARE[level - 1]
+    hot = rng.random(img.shape) < 0.5
+    out[stuck & hot] = 255
+    out[stuck & ~hot] = 0
+    return out, FaultLabels(noise=level / len(LEVELS))
+
+
+@fault("bit_depth")
+def bit_depth(img, level, rng):
+    """A pipeline that keeps `bits` per channel of the encoded frame, widened back to 8 bits over
+    the full range (as bit replication does: black stays black, white white): 2**bits levels,
+    banding in skies and skin."""
+    top = 2 ** BIT_DEPTH[level - 1] - 1
+    codes = np.rint(img.astype(np.float64) * top / 255.0)
+    return np.rint(codes * 255.0 / top).astype(np.uint8), FaultLabels(compression=level / len(LEVELS))
+
+
+@fault("binning")
+def binning(img, level, rng):
+    """A binned read-out: f x f photosites summed (averaged in linear light, which is what charge
+    binning conserves), then each value repeated over its f x f block to the full frame size."""
+    f = BINNING[level - 1]
+    lin = srgb_to_linear(img)
+    h, w = img.shape[0] // f * f, img.shape[1] // f * f
+    blocks = lin[:h, :w].reshape(h // f, f, w // f, f, 3).mean(axis=(1, 3))
+    out = lin.copy()
+    out[:h, :w] = np.repeat(np.repeat(blocks, f, axis=0), f, axis=1)
+    out[h:, :] = out[h - 1:h, :]  # the last partial rows and columns repeat their neighbours
+    out[:, w:] = out[:, w - 1:w]
+    return linear_to_srgb(out), FaultLabels(blur=level / len(LEVELS))
 
 
 # -- broken frames ---------------------------------------------------------------------------

@@ -121,7 +121,16 @@ def _labels_of(kind: str, level: int) -> FaultLabels:
     return render(tiny, kind, level, np.random.default_rng(0))[1]
 
 
-def copies_for(photos: list[Path], cache_root: Path, kinds: int, broken_per_photo: float, seed: int
-               ) -> list[FaultCopy]:
-    plan = plan_copies(photos, kinds, broken_per_photo, seed)
+def fault_kind_names(spec: str) -> tuple[str, ...]:
+    """`--fault-kinds` as names: comma-separated, empty for every kind; unknown names are refused."""
+    names = tuple(n.strip() for n in spec.split(",") if n.strip()) or tuple(FAULTS)
+    unknown = sorted(set(names) - set(FAULTS))
+    if unknown:
+        raise ValueError(f"unknown camera fault(s) {', '.join(unknown)}; known: {', '.join(FAULTS)}")
+    return names
+
+
+def copies_for(photos: list[Path], cache_root: Path, kinds: int, broken_per_photo: float, seed: int,
+               fault_kinds: str = "") -> list[FaultCopy]:
+    plan = plan_copies(photos, kinds, broken_per_photo, seed, fault_kind_names(fault_kinds))
     return render_copies(photos, plan, cache_root / "camera-faults", seed)
