@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from edgeiqa.runtime.bundle import attribute_names
 from edgeiqa.runtime.input_spec import InputSpec
 
 HEADER_FILE = "edgeiqa_bundle.h"
@@ -54,7 +55,7 @@ def c_header(manifest: dict[str, Any]) -> str:
     if yuv:
         lines += [f"#define EDGEIQA_YUV_MATRIX {_c_string(inp['yuv']['matrix'])}",
                   f"#define EDGEIQA_YUV_RANGE {_c_string(inp['yuv']['range'])}"]
-    attrs = manifest["output"].get("attributes") or []
+    attrs = attribute_names(manifest)  # the columns of the `attributes` output, in order
     lines += [
         "",
         "/* Output: float32 [batch] on the MOS scale below. */",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from edgeiqa.runtime import Scorer
-from edgeiqa.runtime.bundle import load_bundle
+from edgeiqa.runtime.bundle import attribute_names, load_bundle
 from edgeiqa.runtime.input_spec import InputSpec
 from edgeiqa.runtime.reference import load_reference
 
@@ -61,7 +61,7 @@ def nv12_bundle(trained, tmp_path_factory) -> Path:
 
 
 def test_the_header_is_the_manifest(bundle, nv12_bundle):
-    for b in (bundle, nv12_bundle):
+    for b in (bundle, nv12_bundle, DEFAULT):
         m = load_bundle(b).manifest
         d = _defines(b / "edgeiqa_bundle.h")
         assert "edgeiqa_bundle.h" in m["files"]
@@ -73,6 +73,12 @@ def test_the_header_is_the_manifest(bundle, nv12_bundle):
         files = re.findall(r'"([^"]+)"', d["EDGEIQA_MODEL_FILES"])
         assert files == [e["file"] for e in m["models"] if e["format"] == "onnx"]
         assert int(d["EDGEIQA_REFERENCE_COUNT"]) == m["reference"]["count"]
+        # the attribute columns the graph outputs, in order (the default has six)
+        names = attribute_names(m)
+        assert int(d["EDGEIQA_N_ATTRIBUTES"]) == len(names)
+        if names:
+            assert re.findall(r'"([^"]+)"', d["EDGEIQA_ATTRIBUTE_NAMES"]) == names
+            assert m["output"]["attributes"]["shape"][-1] == len(names)
 
 
 @pytest.mark.slow
@@ -91,6 +97,13 @@ def test_c_scores_equal_the_scorers_on_the_reference_frames(which, bundle, nv12_
         with Scorer.load(b, backend="onnxruntime", device="cpu", precision=entry.precision, threads=1) as scorer:
             want = scorer.score_array(ref.frames)
         np.testing.assert_allclose(c_scores(done.stdout), want, rtol=1e-5, atol=1e-5, err_msg=entry.file)
+        names = attribute_names(load_bundle(b).manifest)
+        if names:  # every frame's attributes, by name, as the Scorer reads them
+            with Scorer.load(b, backend="onnxruntime", device="cpu", precision=entry.precision, threads=1) as s:
+                _, attrs = s.score_array_with_attributes(ref.frames)
+            got = [dict(kv.split("=") for kv in line.split("\t")[2:]) for line in done.stdout.splitlines()]
+            assert [list(g) for g in got] == [names] * len(got)
+            np.testing.assert_allclose([[float(g[n]) for n in names] for g in got], attrs, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow

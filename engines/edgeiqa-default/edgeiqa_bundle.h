@@ -27,19 +27,17 @@
 #define EDGEIQA_SCORE_LO 3.497585f
 #define EDGEIQA_SCORE_HI 91.436170f
 #define EDGEIQA_HIGHER_IS_BETTER 1
-#define EDGEIQA_N_ATTRIBUTES 5
+#define EDGEIQA_N_ATTRIBUTES 6
 #define EDGEIQA_ATTRIBUTES_NAME "attributes"
-#define EDGEIQA_ATTRIBUTE_NAMES {"name", "dtype", "shape", "names", "meaning"}
+#define EDGEIQA_ATTRIBUTE_NAMES {"blur", "exposure", "noise", "compression", "colour_cast", "broken"}
 
 /* Model files, one per precision (relative to the bundle folder). */
-#define EDGEIQA_N_MODELS 5
+#define EDGEIQA_N_MODELS 3
 #define EDGEIQA_MODEL_FP32 "model.fp32.onnx"
 #define EDGEIQA_MODEL_FP16 "model.fp16.onnx"
-#define EDGEIQA_MODEL_INT8_CPU "model.int8-cpu.onnx"
-#define EDGEIQA_MODEL_INT8_CPU_AVX2 "model.int8-cpu-avx2.onnx"
 #define EDGEIQA_MODEL_INT8 "model.int8.onnx"
-#define EDGEIQA_MODEL_PRECISIONS {"fp32", "fp16", "int8-cpu", "int8-cpu-avx2", "int8"}
-#define EDGEIQA_MODEL_FILES {"model.fp32.onnx", "model.fp16.onnx", "model.int8-cpu.onnx", "model.int8-cpu-avx2.onnx", "model.int8.onnx"}
+#define EDGEIQA_MODEL_PRECISIONS {"fp32", "fp16", "int8"}
+#define EDGEIQA_MODEL_FILES {"model.fp32.onnx", "model.fp16.onnx", "model.int8.onnx"}
 
 #define EDGEIQA_REFERENCE_FRAMES "reference.frames.u8"
 #define EDGEIQA_REFERENCE_COUNT 8
