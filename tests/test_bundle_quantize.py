@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgeiqa.cli import main
 from edgeiqa.export.bundle_quantize import QuantizeError, quantize_bundle
 from edgeiqa.runtime.bundle import load_bundle
 from PIL import Image
+
+from edgeiqa.cli import main
 
 CLIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clive-train" / "images"
 DEFAULT = Path(__file__).resolve().parents[1] / "engines" / "edgeiqa-default"

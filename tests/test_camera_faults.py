@@ -121,31 +121,34 @@ def test_bad_requests_say_what_is_known(photo):
         cf.render(photo.astype(np.float32), "defocus", 1, np.random.default_rng(0))
 
 
-def test_white_balance_copies_of_one_photo_share_their_direction(photo, tmp_path):
-    """Rendered to disk as training and evaluation do: on each photo the four levels move the
-    red/blue balance one way, further with each level, so the levels can be ordered at all."""
+def test_white_balance_casts_push_each_photo_further_from_neutral(photo, tmp_path):
+    """Rendered to disk as training and evaluation do: the four levels of one photo move its
+    red/blue balance one way, further with each level, and away from neutral - a warm photo
+    warmer, a cool one cooler - so no copy corrects the photo it came from."""
     from edgeiqa.train.data.fault_copies import render_copies
 
+    balanced = photo * (np.array([1.0, 1.0, 2.0 ** cf.colour_lean(photo) ]) ** (1 / 2.2))
     photos = []
-    for k in range(6):  # six photos: both directions occur (each is a coin flip per photo)
+    for k, tint in enumerate([(1.25, 1.0, 0.8), (0.8, 1.0, 1.25)] + [(1.0, 1.0, 1.0)] * 4):
         path = tmp_path / f"photo{k}.png"
-        Image.fromarray(np.roll(photo, 40 * k, axis=1)).save(path)
+        Image.fromarray(np.clip(np.roll(balanced, 40 * k, axis=1) * tint, 0, 255).astype(np.uint8)).save(path)
         photos.append(path)
     plan = [(i, "white_balance", lv) for i in range(len(photos)) for lv in cf.LEVELS]
     copies = render_copies(photos, plan, tmp_path / "renders", seed=3, workers=1)
 
-    def red_over_blue(path: Path) -> float:
-        lin = cf.srgb_to_linear(np.asarray(Image.open(path).convert("RGB")))
-        return float(np.log2(lin[..., 0].mean() / lin[..., 2].mean()))
+    def lean(path: Path) -> float:
+        return cf.colour_lean(np.asarray(Image.open(path).convert("RGB")))
 
-    signs = set()
+    directions = []
     for i, path in enumerate(photos):
-        shifts = [red_over_blue(c.path) - red_over_blue(path) for c in copies if c.source == i]
+        shifts = [lean(c.path) - lean(path) for c in copies if c.source == i]
         assert len(shifts) == len(cf.LEVELS)
         assert np.all(np.diff(np.abs(shifts)) > 0), shifts  # further with each level
         assert len({np.sign(s) for s in shifts}) == 1, shifts  # and always the same way
-        signs.add(np.sign(shifts[0]))
-    assert signs == {-1.0, 1.0}
+        if abs(lean(path)) >= cf.NEUTRAL_LEAN_STOPS:
+            assert np.sign(shifts[0]) == np.sign(lean(path)), (lean(path), shifts)  # away from neutral
+        directions.append(np.sign(shifts[0]))
+    assert directions[:2] == [1.0, -1.0]
 
 
 def test_defective_pixels_stick_their_share_of_photosites_dark_or_hot(photo):
@@ -192,3 +195,27 @@ def test_fault_kinds_choose_what_training_renders(tmp_path):
     photos = [tmp_path / f"{i}.jpg" for i in range(20)]
     plan = plan_copies(photos, 1, 0.0, 8, fault_kind_names("defocus,binning"))
     assert {kind for _, kind, _ in plan} <= {"defocus", "binning"} and len(plan) == 40
+
+
+def test_exposure_faults_never_move_a_photo_back_towards_a_normal_exposure(photo, tmp_path):
+    """A night shot brightened is corrected, not faulted: it gets no over-exposure copies (and a
+    blown-out photo no under-exposure ones), in training plans and in evaluation alike."""
+    from edgeiqa.train.data.fault_copies import photo_luminances, plan_copies
+    from edgeiqa.train.fault_eval import eval_copies
+
+    lin = cf.srgb_to_linear(photo)
+    lin = lin * 0.18 / cf.luminance(lin).mean()  # the photo exposed for mid-grey
+    normal, dark, bright = (cf.linear_to_srgb(lin * gain) for gain in (1.0, 0.1, 30.0))  # 3.3 stops down, 4.9 up
+    paths = []
+    for name, img in (("normal", normal), ("dark", dark), ("bright", bright)):
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(img).save(paths[-1])
+    lum = photo_luminances(paths, tmp_path / "renders")
+    assert lum[1] < cf.OVER_EXPOSURE_MIN_LUMINANCE <= lum[0] <= cf.UNDER_EXPOSURE_MAX_LUMINANCE < lum[2]
+    assert photo_luminances(paths, tmp_path / "renders") == lum  # kept, not recomputed differently
+    plan = plan_copies(paths * 1, len(cf.FAULTS), 0.0, 8, luminances=lum)
+    kinds = {i: {k for j, k, _ in plan if j == i} for i in range(3)}
+    assert kinds[0] == set(cf.FAULTS)
+    assert kinds[1] == set(cf.FAULTS) - {"over_exposure"} and kinds[2] == set(cf.FAULTS) - {"under_exposure"}
+    copies = eval_copies(paths[1:2], tmp_path, seed=8, broken_each=0)
+    assert {c.kind for c in copies} == set(cf.FAULTS) - {"over_exposure"}

@@ -69,7 +69,7 @@ class TrainConfig:
     # (train/data/camera_faults.py), teach attributes and ranking the rated photos never show.
     camera_faults: int = 0  # fault kinds rendered per training photo, each at two levels (0 = off)
     broken_per_photo: float = 0.125  # broken frames rendered per training photo
-    fault_kinds: str = ""  # comma-separated camera faults to draw from (empty: every kind train/data/camera_faults.py has)
+    fault_kinds: str = ""  # comma-separated camera faults to draw from (empty: every kind there is)
     fault_rank_weight: float = 1.0  # cleaner above worse within (photo, kind); broken below every rated photo
     fault_margin: float = 0.05  # training-scale units (the rated scale spans about 1)
     attribute_weight: float = 1.0

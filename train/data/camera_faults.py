@@ -39,6 +39,12 @@ READ_NOISE_E = 2.5
 
 EXPOSURE_OVER_STOPS = (0.75, 1.5, 2.25, 3.0)
 EXPOSURE_UNDER_STOPS = (1.0, 2.0, 3.0, 4.0)
+# A photo already far off a normal exposure gets no copies that would move it back: brightening a
+# frame whose mean linear luminance is ~2 stops under mid-grey (0.18) corrects it, darkening one
+# ~1.5 stops over does too, and neither copy may be labelled the worse one (a CLIVE night shot at
+# 0.026 scored better with each "over-exposure" level).
+OVER_EXPOSURE_MIN_LUMINANCE = 0.05
+UNDER_EXPOSURE_MAX_LUMINANCE = 0.5
 LOW_LIGHT_STOPS = (3.0, 4.5, 6.0, 7.5)  # under-exposure the camera then gains back
 MOTION_LENGTH = (0.012, 0.024, 0.04, 0.06)  # path length, fraction of the image diagonal
 DEFOCUS_RADIUS = (0.004, 0.008, 0.014, 0.022)  # disk radius, fraction of the image diagonal
@@ -216,11 +222,27 @@ def compression(img, level, rng):
 DIRECTION_PER_PHOTO = frozenset({"white_balance"})
 
 
+NEUTRAL_LEAN_STOPS = 0.1  # a photo whose grey-world red/blue balance is within this of 1 counts as neutral
+
+
+def colour_lean(img: np.ndarray) -> float:
+    """log2 of the grey-world red/blue balance in linear light: > 0 warm, < 0 cool."""
+    lin = srgb_to_linear(img).reshape(-1, 3).mean(axis=0) + 1e-6
+    return float(np.log2(lin[0] / lin[2]))
+
+
 @fault("white_balance")
 def white_balance(img, level, rng):
-    """A colour cast: red and blue gains off by +-stops/2 in opposite directions (warm or cool).
-    The first draw of `rng` picks the direction; the same stream gives every level the same one."""
-    stops = WB_CAST_STOPS[level - 1] * (1 if rng.random() < 0.5 else -1)
+    """A colour cast: red and blue gains off by +-stops/2 in opposite directions, away from neutral.
+
+    A photo that already leans warm (or cool) is pushed further that way: a cast the other way
+    would first correct it, and the copy "with the fault" could look better than the photo,
+    which no label may claim. A neutral photo goes warm or cool by the first draw of `rng`; the
+    same stream gives every level of it the same direction (DIRECTION_PER_PHOTO)."""
+    lean = colour_lean(img)
+    coin = 1 if rng.random() < 0.5 else -1
+    direction = coin if abs(lean) < NEUTRAL_LEAN_STOPS else (1 if lean > 0 else -1)
+    stops = WB_CAST_STOPS[level - 1] * direction
     gains = np.array([2.0 ** (stops / 2), 1.0, 2.0 ** (-stops / 2)])
     return linear_to_srgb(srgb_to_linear(img) * gains), FaultLabels(colour_cast=level / len(LEVELS))
 
@@ -260,6 +282,20 @@ def binning(img, level, rng):
     out[h:, :] = out[h - 1:h, :]  # the last partial rows and columns repeat their neighbours
     out[:, w:] = out[:, w - 1:w]
     return linear_to_srgb(out), FaultLabels(blur=level / len(LEVELS))
+
+
+def applies(kind: str, mean_luminance: float) -> bool:
+    """Whether `kind` is a fault for a photo of this mean linear luminance (see the limits above)."""
+    if kind == "over_exposure":
+        return mean_luminance >= OVER_EXPOSURE_MIN_LUMINANCE
+    if kind == "under_exposure":
+        return mean_luminance <= UNDER_EXPOSURE_MAX_LUMINANCE
+    return True
+
+
+def mean_luminance(img: np.ndarray) -> float:
+    """Mean linear luminance of a uint8 sRGB photo (0 black .. 1 white; mid-grey 0.18)."""
+    return float(luminance(srgb_to_linear(img)).mean())
 
 
 # -- broken frames ---------------------------------------------------------------------------

@@ -20,7 +20,16 @@ from pathlib import Path
 
 import numpy as np
 from edgeiqa.runtime.preprocess import decode
-from edgeiqa.train.data.camera_faults import BROKEN, DIRECTION_PER_PHOTO, FAULTS, LEVELS, FaultLabels, render
+from edgeiqa.train.data.camera_faults import (
+    BROKEN,
+    DIRECTION_PER_PHOTO,
+    FAULTS,
+    LEVELS,
+    FaultLabels,
+    applies,
+    mean_luminance,
+    render,
+)
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -54,16 +63,40 @@ def _load(path: Path) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+def photo_luminances(photos: list[Path], folder: Path) -> list[float]:
+    """Mean linear luminance of each photo (what camera_faults.applies reads), kept in a small
+    JSON beside the renders so that every fold and run decodes a photo for it once."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    store = folder / "luminance.json"
+    known = json.loads(store.read_text()) if store.is_file() else {}
+    keys = [f"{p.resolve()}|{p.stat().st_size}" for p in photos]
+    missing = [i for i, k in enumerate(keys) if k not in known]
+    for i in tqdm(missing, desc="photo luminance", unit="photo", leave=False, disable=len(missing) < 8):
+        img = decode(photos[i]).convert("RGB")
+        img.thumbnail((256, 256))
+        known[keys[i]] = mean_luminance(np.asarray(img))
+    if missing:
+        tmp = store.with_name(f"{store.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, store)
+    return [float(known[k]) for k in keys]
+
+
 def plan_copies(photos: list[Path], kinds: int, broken_per_photo: float, seed: int,
-                fault_kinds: tuple[str, ...] | None = None) -> list[tuple[int, str, int]]:
-    """(photo index, kind, level) for every copy; deterministic in (photo names, seed)."""
+                fault_kinds: tuple[str, ...] | None = None, luminances: list[float] | None = None
+                ) -> list[tuple[int, str, int]]:
+    """(photo index, kind, level) for every copy; deterministic in (photo names, seed). With
+    `luminances`, a photo draws only among the kinds that are faults for it (camera_faults.applies)."""
     names = tuple(fault_kinds or FAULTS)
     if not 0 < kinds <= len(names):
         raise ValueError(f"kinds per photo must be 1..{len(names)}, got {kinds}")
     plan = []
     for i, p in enumerate(photos):
         rng = _rng(seed, "plan", p.name)
-        for kind in rng.choice(names, kinds, replace=False):
+        mine = names if luminances is None else tuple(n for n in names if applies(n, luminances[i]))
+        for kind in rng.choice(mine, min(kinds, len(mine)), replace=False):
             for level in sorted(rng.choice(LEVELS, 2, replace=False)):
                 plan.append((i, str(kind), int(level)))
     n_broken = int(round(broken_per_photo * len(photos)))
@@ -81,8 +114,8 @@ def render_copies(photos: list[Path], plan: list[tuple[int, str, int]], folder: 
 
     def target(i: int, kind: str, level: int) -> Path:
         key = f"{photos[i].resolve()}|{photos[i].stat().st_size}|{kind}|{level}|{seed}"
-        if kind in DIRECTION_PER_PHOTO:  # renders from before the direction was per photo differ
-            key += "|direction-per-photo"
+        if kind in DIRECTION_PER_PHOTO:  # renders from before the direction was per photo, away from neutral, differ
+            key += "|away-from-neutral"
         return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.png"
 
     by_photo: dict[int, list[tuple[str, int]]] = {}
@@ -101,7 +134,7 @@ def render_copies(photos: list[Path], plan: list[tuple[int, str, int]], folder: 
                 Image.fromarray(frame).save(tmp)
                 os.replace(tmp, path)
             else:
-                labels = _labels_of(kind, level)
+                labels = labels_of(kind, level)
             out.append(FaultCopy(path, i, kind, level, labels))
         return out
 
@@ -113,7 +146,7 @@ def render_copies(photos: list[Path], plan: list[tuple[int, str, int]], folder: 
     return copies
 
 
-def _labels_of(kind: str, level: int) -> FaultLabels:
+def labels_of(kind: str, level: int) -> FaultLabels:
     """The labels a render would give, without rendering (a copy already on disk)."""
     if kind.startswith("broken:"):
         return FaultLabels(broken=1.0)
@@ -132,5 +165,7 @@ def fault_kind_names(spec: str) -> tuple[str, ...]:
 
 def copies_for(photos: list[Path], cache_root: Path, kinds: int, broken_per_photo: float, seed: int,
                fault_kinds: str = "") -> list[FaultCopy]:
-    plan = plan_copies(photos, kinds, broken_per_photo, seed, fault_kind_names(fault_kinds))
-    return render_copies(photos, plan, cache_root / "camera-faults", seed)
+    folder = cache_root / "camera-faults"
+    plan = plan_copies(photos, kinds, broken_per_photo, seed, fault_kind_names(fault_kinds),
+                       photo_luminances(photos, folder))
+    return render_copies(photos, plan, folder, seed)
