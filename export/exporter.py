@@ -366,10 +366,10 @@ def output_block(graph: ScoringGraph) -> dict[str, Any]:
 
 
 ATTRIBUTE_MEANING = {
-    "blur": "0 sharp .. 1 the worst rendered motion blur or defocus",
+    "blur": "0 sharp .. 1 the worst rendered motion blur, defocus or binned read-out",
     "exposure": "exposure error in stops, signed: < 0 dark, > 0 bright",
-    "noise": "0 clean .. 1 the worst rendered low-light sensor noise",
-    "compression": "0 none .. 1 the worst rendered JPEG compression",
+    "noise": "0 clean .. 1 the worst rendered low-light sensor noise or share of defective photosites",
+    "compression": "0 none .. 1 the worst rendered JPEG compression or bit-depth loss",
     "colour_cast": "0 neutral .. 1 the worst rendered white-balance error (red/blue gains 1.4 stops apart)",
     "broken": "probability that the frame is not a photo (flat, noise, lens cap, torn or partial read-out)",
 }
