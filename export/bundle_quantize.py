@@ -102,7 +102,7 @@ def quantize_bundle(bundle: str | Path, out: str | Path, precisions: tuple[str, 
     from edgeiqa.export.quantize import write_precision  # onnxruntime.quantization: only when asked
 
     source = load_bundle(bundle)  # every file's sha256 checked
-    out = Path(out)
+    out, precisions = Path(out), tuple(dict.fromkeys(precisions))
     _check_request(source, out, tuple(precisions), force)
     log(f"reading up to {calib_count} calibration and {check_count} check photos from {calib}")
     calib_frames, check_frames, bad = _frames(source, Path(calib), calib_count, check_count, seed)
