@@ -93,7 +93,8 @@ def main_engine(argv: list[str]) -> int:
                                 "refused engine is deleted. Exit 0: all accepted; 1: some refused or failed; "
                                 "2: TensorRT or a GPU is missing.")
     p.add_argument("bundle", help="a bundle folder (copy the installed default first: it is read-only package data)")
-    p.add_argument("--precision", type=comma_list, default=("fp16", "int8"), help="comma list of fp32,fp16,int8")
+    p.add_argument("--precision", type=comma_list, default=None, help="comma list of fp32,fp16,int8 (default: fp16, "
+                   "and int8 where the bundle has an int8 graph: `edgeiqa quantize` makes one)")
     p.add_argument("--batch", type=positive_ints, default=None, metavar="MIN,OPT,MAX",
                    help="the optimisation profile (default: 1,8,32 for RGB; for a camera bundle 1,1,N with N "
                         "frames' float tensors under 256 MB; a fixed-batch bundle its batch)")
@@ -106,7 +107,8 @@ def main_engine(argv: list[str]) -> int:
     from edgeiqa.runtime.errors import BackendUnavailableError, EdgeIQAError
 
     try:
-        outcomes = build_engines(args.bundle, tuple(args.precision), args.batch, args.version_compatible)
+        outcomes = build_engines(args.bundle, tuple(args.precision) if args.precision else None, args.batch,
+                                 args.version_compatible)
     except BackendUnavailableError as err:
         print(f"edgeiqa engine: {err}", file=sys.stderr)
         return 2

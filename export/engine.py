@@ -61,8 +61,9 @@ def source_graph(bundle: Bundle, precision: str) -> Path:
     if found:
         return bundle.file(found[0])
     if precision != "fp16":
-        raise EngineError(f"{bundle.path} has no {precision} ONNX graph to build from; re-export with "
-                          f"--precision {precision}")
+        raise EngineError(f"{bundle.path} has no {precision} ONNX graph to build from; make it from the bundle, "
+                          f"calibrated on your camera's photos: edgeiqa quantize {bundle.path} --out DIR "
+                          f"--precision {precision} --calib PHOTOS")
     return add_fp16_graph(bundle)
 
 
@@ -97,18 +98,21 @@ def _remove_from_manifest(folder: Path, name: str) -> None:
     path.write_text(json.dumps(m, indent=2) + "\n")
 
 
-def build_engines(bundle_path: str | Path, precisions: tuple[str, ...] = ("fp16", "int8"),
+def build_engines(bundle_path: str | Path, precisions: tuple[str, ...] | None = None,
                   batch: tuple[int, int, int] | None = None, version_compatible: bool = False
                   ) -> list[EngineOutcome]:
-    """Build, verify and (if within tolerance) add one engine per precision."""
+    """Build, verify and (if within tolerance) add one engine per precision (default: fp16, and int8
+    where the bundle has an int8 graph)."""
     from edgeiqa.export.tensorrt_build import build_engine, tensorrt_available
     from edgeiqa.runtime.verify import verify_bundle
 
+    bundle = load_bundle(bundle_path)  # hashes checked before anything is built from the graphs
+    if precisions is None:
+        precisions = ("fp16", "int8") if bundle.find("onnx", "int8") else ("fp16",)
     bad = [p for p in precisions if p not in ENGINE_PRECISIONS]
     if bad or not precisions:
         raise EngineError(f"--precision takes {', '.join(ENGINE_PRECISIONS)} (the CPU graphs "
                           f"{', '.join(CPU_ONLY_PRECISIONS)} are never for TensorRT); got {', '.join(precisions)}")
-    bundle = load_bundle(bundle_path)  # hashes checked before anything is built from the graphs
     if bundle.path.name == "default_model" or "site-packages" in str(bundle.path):
         raise EngineError(f"{bundle.path} is the installed default model: copy it first "
                           "(cp -r $(edgeiqa info default --path) mybundle) and build engines into the copy")
