@@ -69,14 +69,18 @@ def _fold_scores(checkpoint: Path, bundle: Path, precisions: tuple[str, ...], oo
     """Each precision's metrics on the fold's test photos; `oof` collects the fp32 scores by path
     (out of fold: each photo scored by the one model that never saw it)."""
     from edgeiqa.export.exporter import export_bundle
-    from edgeiqa.export.options import ExportOptions, GraphOptions
+    from edgeiqa.export.options import CheckOptions, ExportOptions, GraphOptions
     from edgeiqa.runtime import Scorer
     from edgeiqa.train.data.registry import load_dataset
     from edgeiqa.train.data.splits import load_split
     from edgeiqa.train.metrics import iqa_metrics
 
     cfg = json.loads((checkpoint / "config.json").read_text())["train"]
-    export_bundle(checkpoint, bundle, ExportOptions(graphs=GraphOptions(precisions, calib_count=64), force=True))
+    # Every precision is measured here, the ones past the export tolerances too (the gate is for what
+    # ships: the final export enforces it); a fold whose int8-cpu-avx2 strays 17.6 MOS points on one
+    # check photo must not stop the measurement of the others.
+    export_bundle(checkpoint, bundle, ExportOptions(graphs=GraphOptions(precisions, calib_count=64), force=True,
+                                                    checks=CheckOptions(enforce=False)))
     ds = load_dataset(cfg["dataset"], cfg["data_root"], **({"csv": cfg["csv"]} if cfg.get("csv") else {}))
     test = load_split(checkpoint / "split.json", ds)["test"]
     mos = np.array([ds.samples[i].mos for i in test])
