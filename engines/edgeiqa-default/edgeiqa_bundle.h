@@ -32,12 +32,10 @@
 #define EDGEIQA_ATTRIBUTE_NAMES {"blur", "exposure", "noise", "compression", "colour_cast", "broken"}
 
 /* Model files, one per precision (relative to the bundle folder). */
-#define EDGEIQA_N_MODELS 3
+#define EDGEIQA_N_MODELS 1
 #define EDGEIQA_MODEL_FP32 "model.fp32.onnx"
-#define EDGEIQA_MODEL_FP16 "model.fp16.onnx"
-#define EDGEIQA_MODEL_INT8 "model.int8.onnx"
-#define EDGEIQA_MODEL_PRECISIONS {"fp32", "fp16", "int8"}
-#define EDGEIQA_MODEL_FILES {"model.fp32.onnx", "model.fp16.onnx", "model.int8.onnx"}
+#define EDGEIQA_MODEL_PRECISIONS {"fp32"}
+#define EDGEIQA_MODEL_FILES {"model.fp32.onnx"}
 
 #define EDGEIQA_REFERENCE_FRAMES "reference.frames.u8"
 #define EDGEIQA_REFERENCE_COUNT 8
