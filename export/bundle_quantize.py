@@ -142,7 +142,8 @@ def quantize_bundle(bundle: str | Path, out: str | Path, precisions: tuple[str, 
                                            f"{entry['error_vs_fp32']['max_abs']:.2f} on {len(measure)} frames); "
                                            f"runs when named: --precision {p}")
             manifest["models"] = [entry if m["precision"] == p else m for m in manifest["models"]]
-            scores_meta["scores"][p] = [float(x) for x in _score(tmp, p, reference.frames)]
+            # the reference frames are the tail of `measure`: their scores are already here
+            scores_meta["scores"][p] = [float(x) for x in scores[len(measure) - len(reference.frames):]]
             if not cpu_class.exact_on(p, cpu_class.detect().cpu_class):
                 notes.append(not_checked_here(p))
             log(f"  {p}: mean / max |score - fp32| {entry['error_vs_fp32']['mean_abs']:.3f} / "
