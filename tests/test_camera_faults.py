@@ -200,7 +200,7 @@ def test_fault_kinds_choose_what_training_renders(tmp_path):
 def test_exposure_faults_never_move_a_photo_back_towards_a_normal_exposure(photo, tmp_path):
     """A night shot brightened is corrected, not faulted: it gets no over-exposure copies (and a
     blown-out photo no under-exposure ones), in training plans and in evaluation alike."""
-    from edgeiqa.train.data.fault_copies import photo_luminances, plan_copies
+    from edgeiqa.train.data.fault_copies import photo_stats_of, plan_copies
     from edgeiqa.train.fault_eval import eval_copies
 
     lin = cf.srgb_to_linear(photo)
@@ -210,12 +210,49 @@ def test_exposure_faults_never_move_a_photo_back_towards_a_normal_exposure(photo
     for name, img in (("normal", normal), ("dark", dark), ("bright", bright)):
         paths.append(tmp_path / f"{name}.png")
         Image.fromarray(img).save(paths[-1])
-    lum = photo_luminances(paths, tmp_path / "renders")
+    stats = photo_stats_of(paths, tmp_path / "renders")
+    lum = [s.luminance for s in stats]
     assert lum[1] < cf.OVER_EXPOSURE_MIN_LUMINANCE <= lum[0] <= cf.UNDER_EXPOSURE_MAX_LUMINANCE < lum[2]
-    assert photo_luminances(paths, tmp_path / "renders") == lum  # kept, not recomputed differently
-    plan = plan_copies(paths * 1, len(cf.FAULTS), 0.0, 8, luminances=lum)
+    assert photo_stats_of(paths, tmp_path / "renders") == stats  # kept, not recomputed differently
+    plan = plan_copies(paths * 1, len(cf.FAULTS), 0.0, 8, stats=stats)
     kinds = {i: {k for j, k, _ in plan if j == i} for i in range(3)}
     assert kinds[0] == set(cf.FAULTS)
     assert kinds[1] == set(cf.FAULTS) - {"over_exposure"} and kinds[2] == set(cf.FAULTS) - {"under_exposure"}
     copies = eval_copies(paths[1:2], tmp_path, seed=8, broken_each=0)
     assert {c.kind for c in copies} == set(cf.FAULTS) - {"over_exposure"}
+
+
+@pytest.mark.parametrize("kind", ["oversaturation", "desaturation"])
+def test_saturation_faults_scale_chroma_and_keep_luminance(photo, kind):
+    """Each pixel moves along the line through its own grey: luminance stays (where nothing clips),
+    the distance from grey is multiplied by the level's factor."""
+    lin = cf.srgb_to_linear(photo)
+    grey = cf.luminance(lin)[..., None]
+    factors = cf.SATURATION_GAIN if kind == "oversaturation" else cf.SATURATION_KEPT
+    for lv in cf.LEVELS:
+        out, labels = cf.render(photo, kind, lv, np.random.default_rng(0))
+        target = grey + factors[lv - 1] * (lin - grey)
+        inside = (target.min(axis=-1) > 0.02) & (target.max(axis=-1) < 0.98)  # in gamut, off the 8-bit floor
+        inside &= np.abs(lin - grey).max(axis=-1) > 0.02  # a colour to scale
+        assert inside.sum() > 500
+        got = cf.srgb_to_linear(out)[inside]
+        assert cf.luminance(got) == pytest.approx(cf.luminance(lin[inside]), abs=0.01)
+        assert np.median(np.abs(got - grey[inside]).sum(-1) / np.abs(lin - grey)[inside].sum(-1)) == pytest.approx(
+            factors[lv - 1], rel=0.05)
+        assert labels.colour_cast == lv / 4 and labels.exposure == 0
+
+
+def test_saturation_faults_skip_a_grey_photo(photo, tmp_path):
+    """A black-and-white photo has no colour to push or wash out: its copies would equal it, and no
+    label may call an identical copy worse."""
+    from edgeiqa.train.data.fault_copies import photo_stats_of, plan_copies
+
+    grey = np.repeat(photo.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1)
+    paths = [tmp_path / "colour.png", tmp_path / "grey.png"]
+    Image.fromarray(photo).save(paths[0])
+    Image.fromarray(grey).save(paths[1])
+    stats = photo_stats_of(paths, tmp_path / "renders")
+    assert stats[1].chroma == 0 < cf.MIN_CHROMA <= stats[0].chroma
+    assert np.array_equal(cf.render(grey, "desaturation", 4, np.random.default_rng(0))[0], grey)
+    plan = plan_copies(paths, len(cf.FAULTS), 0.0, 8, stats=stats)
+    assert {k for i, k, _ in plan if i == 1} == set(cf.FAULTS) - {"oversaturation", "desaturation"}

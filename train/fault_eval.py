@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from edgeiqa.train.data.camera_faults import ATTRIBUTE_NAMES, BROKEN, FAULTS, LEVELS, applies, srgb_to_linear
-from edgeiqa.train.data.fault_copies import FaultCopy, labels_of, photo_luminances, render_copies
+from edgeiqa.train.data.fault_copies import FaultCopy, labels_of, photo_stats_of, render_copies
 from edgeiqa.train.graded import graded_ordering
 from edgeiqa.train.metrics import srcc
 
@@ -25,8 +25,8 @@ EVAL_SEED_OFFSET = 1_000_003  # renders for evaluation never share a random stre
 def eval_copies(photos: list[Path], cache_root: Path, seed: int, broken_each: int = 2) -> list[FaultCopy]:
     """Every kind at every level for each photo it is a fault for (camera_faults.applies: no
     brightening of a night shot), plus `broken_each` frames of every broken kind."""
-    lum = photo_luminances(photos, cache_root / "camera-faults")
-    plan = [(i, kind, lv) for i in range(len(photos)) for kind in FAULTS if applies(kind, lum[i]) for lv in LEVELS]
+    stats = photo_stats_of(photos, cache_root / "camera-faults")
+    plan = [(i, kind, lv) for i in range(len(photos)) for kind in FAULTS if applies(kind, stats[i]) for lv in LEVELS]
     rng = np.random.default_rng(seed + EVAL_SEED_OFFSET)
     plan += [(int(rng.integers(len(photos))), f"broken:{b}", 0) for b in sorted(BROKEN) for _ in range(broken_each)]
     return render_copies(photos, plan, cache_root / "camera-faults", seed + EVAL_SEED_OFFSET)

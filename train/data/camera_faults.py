@@ -15,6 +15,12 @@ channel (banding in smooth areas), and a binned read-out repeated back to full s
 resolution stream upscaled by a nearest-neighbour scaler: blocks). Their labels use the
 attribute that names what a viewer sees: noise, compression, blur.
 
+Two come from the colour pipeline: saturation pushed too far (a vivid picture style or a colour-
+correction matrix for the wrong sensor; out-of-gamut colours clip) and colour washed out (heavy
+chroma noise reduction in low light, or the matrix the other way). Both scale each pixel's
+distance from its own grey in linear light, so luminance stays; both are labelled `colour_cast`
+(the colour attribute: what is wrong is the colour, not the light).
+
 Broken frames are what a camera can hand over instead of a photo: a flat frame of any colour
 (among them the green that an all-zero YUV buffer decodes to), pure sensor noise, a lens cap,
 a torn read-out, a partial read-out, a saturated frame.
@@ -53,6 +59,11 @@ WB_CAST_STOPS = (0.35, 0.7, 1.05, 1.4)  # red/blue gain ratio error, in stops
 DEFECTIVE_SHARE = (0.002, 0.006, 0.02, 0.05)  # share of photosites stuck dark or hot
 BIT_DEPTH = (5, 4, 3, 2)  # bits per channel the frame keeps (8 = a normal frame)
 BINNING = (2, 3, 4, 6)  # photosites averaged per side, then repeated back to full size
+SATURATION_GAIN = (1.5, 2.0, 2.75, 3.5)  # chroma multiplied (distance from the pixel's grey, linear light)
+SATURATION_KEPT = (0.65, 0.45, 0.25, 0.05)  # chroma kept when colour washes out
+# Below this mean channel spread a photo is nearly grey (a black-and-white shot): scaling its
+# chroma changes nothing a viewer sees, so the saturation faults skip it (labels must hold).
+MIN_CHROMA = 0.04
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,7 @@ class FaultLabels:
     exposure: float = 0.0  # stops, signed: < 0 dark, > 0 bright
     noise: float = 0.0  # 0 clean .. 1 worst rendered sensor noise
     compression: float = 0.0  # 0 none .. 1 worst rendered compression
-    colour_cast: float = 0.0  # 0 neutral .. 1 the worst rendered white-balance error
+    colour_cast: float = 0.0  # 0 right .. 1 the worst rendered colour error (white balance, saturation)
     broken: float = 0.0  # 1: not a photo at all
 
     def as_list(self) -> list[float]:
@@ -284,18 +295,52 @@ def binning(img, level, rng):
     return linear_to_srgb(out), FaultLabels(blur=level / len(LEVELS))
 
 
-def applies(kind: str, mean_luminance: float) -> bool:
-    """Whether `kind` is a fault for a photo of this mean linear luminance (see the limits above)."""
+def resaturate(img: np.ndarray, gain: float) -> np.ndarray:
+    """Each pixel's distance from its own grey (same luminance) times `gain`, in linear light:
+    luminance stays, colours past the gamut clip as a camera's pipeline clips them."""
+    lin = srgb_to_linear(img)
+    grey = luminance(lin)[..., None]
+    return linear_to_srgb(grey + gain * (lin - grey))
+
+
+@fault("oversaturation")
+def oversaturation(img, level, rng):
+    return resaturate(img, SATURATION_GAIN[level - 1]), FaultLabels(colour_cast=level / len(LEVELS))
+
+
+@fault("desaturation")
+def desaturation(img, level, rng):
+    return resaturate(img, SATURATION_KEPT[level - 1]), FaultLabels(colour_cast=level / len(LEVELS))
+
+
+@dataclass(frozen=True)
+class PhotoStats:
+    """What decides which faults a photo can have (`applies`)."""
+
+    luminance: float  # mean linear luminance, 0 black .. 1 white (mid-grey 0.18)
+    chroma: float  # mean spread between a pixel's largest and smallest sRGB channel, 0 grey .. 1
+
+
+def applies(kind: str, stats: PhotoStats) -> bool:
+    """Whether `kind` is a fault for this photo (see the limits above): no brightening of a night
+    shot, no darkening of a blown-out one, no saturation change of a grey one."""
     if kind == "over_exposure":
-        return mean_luminance >= OVER_EXPOSURE_MIN_LUMINANCE
+        return stats.luminance >= OVER_EXPOSURE_MIN_LUMINANCE
     if kind == "under_exposure":
-        return mean_luminance <= UNDER_EXPOSURE_MAX_LUMINANCE
+        return stats.luminance <= UNDER_EXPOSURE_MAX_LUMINANCE
+    if kind in ("oversaturation", "desaturation"):
+        return stats.chroma >= MIN_CHROMA
     return True
 
 
 def mean_luminance(img: np.ndarray) -> float:
     """Mean linear luminance of a uint8 sRGB photo (0 black .. 1 white; mid-grey 0.18)."""
     return float(luminance(srgb_to_linear(img)).mean())
+
+
+def photo_stats(img: np.ndarray) -> PhotoStats:
+    spread = img.max(axis=-1).astype(np.float64) - img.min(axis=-1)
+    return PhotoStats(mean_luminance(img), float(spread.mean() / 255.0))
 
 
 # -- broken frames ---------------------------------------------------------------------------

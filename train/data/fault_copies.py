@@ -26,8 +26,9 @@ from edgeiqa.train.data.camera_faults import (
     FAULTS,
     LEVELS,
     FaultLabels,
+    PhotoStats,
     applies,
-    mean_luminance,
+    photo_stats,
     render,
 )
 from PIL import Image
@@ -63,39 +64,40 @@ def _load(path: Path) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def photo_luminances(photos: list[Path], folder: Path) -> list[float]:
-    """Mean linear luminance of each photo (what camera_faults.applies reads), kept in a small
-    JSON beside the renders so that every fold and run decodes a photo for it once."""
+def photo_stats_of(photos: list[Path], folder: Path) -> list[PhotoStats]:
+    """Each photo's luminance and chroma (what camera_faults.applies reads), kept in a small JSON
+    beside the renders so that every fold and run decodes a photo for them once."""
     import json
 
     folder.mkdir(parents=True, exist_ok=True)
-    store = folder / "luminance.json"
+    store = folder / "photo_stats.json"
     known = json.loads(store.read_text()) if store.is_file() else {}
     keys = [f"{p.resolve()}|{p.stat().st_size}" for p in photos]
     missing = [i for i, k in enumerate(keys) if k not in known]
-    for i in tqdm(missing, desc="photo luminance", unit="photo", leave=False, disable=len(missing) < 8):
+    for i in tqdm(missing, desc="photo statistics", unit="photo", leave=False, disable=len(missing) < 8):
         img = decode(photos[i]).convert("RGB")
         img.thumbnail((256, 256))
-        known[keys[i]] = mean_luminance(np.asarray(img))
+        stats = photo_stats(np.asarray(img))
+        known[keys[i]] = [stats.luminance, stats.chroma]
     if missing:
         tmp = store.with_name(f"{store.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(known))
         os.replace(tmp, store)
-    return [float(known[k]) for k in keys]
+    return [PhotoStats(*map(float, known[k])) for k in keys]
 
 
 def plan_copies(photos: list[Path], kinds: int, broken_per_photo: float, seed: int,
-                fault_kinds: tuple[str, ...] | None = None, luminances: list[float] | None = None
+                fault_kinds: tuple[str, ...] | None = None, stats: list[PhotoStats] | None = None
                 ) -> list[tuple[int, str, int]]:
     """(photo index, kind, level) for every copy; deterministic in (photo names, seed). With
-    `luminances`, a photo draws only among the kinds that are faults for it (camera_faults.applies)."""
+    `stats`, a photo draws only among the kinds that are faults for it (camera_faults.applies)."""
     names = tuple(fault_kinds or FAULTS)
     if not 0 < kinds <= len(names):
         raise ValueError(f"kinds per photo must be 1..{len(names)}, got {kinds}")
     plan = []
     for i, p in enumerate(photos):
         rng = _rng(seed, "plan", p.name)
-        mine = names if luminances is None else tuple(n for n in names if applies(n, luminances[i]))
+        mine = names if stats is None else tuple(n for n in names if applies(n, stats[i]))
         for kind in rng.choice(mine, min(kinds, len(mine)), replace=False):
             for level in sorted(rng.choice(LEVELS, 2, replace=False)):
                 plan.append((i, str(kind), int(level)))
@@ -167,5 +169,5 @@ def copies_for(photos: list[Path], cache_root: Path, kinds: int, broken_per_phot
                fault_kinds: str = "") -> list[FaultCopy]:
     folder = cache_root / "camera-faults"
     plan = plan_copies(photos, kinds, broken_per_photo, seed, fault_kind_names(fault_kinds),
-                       photo_luminances(photos, folder))
+                       photo_stats_of(photos, folder))
     return render_copies(photos, plan, folder, seed)
