@@ -256,3 +256,18 @@ def test_saturation_faults_skip_a_grey_photo(photo, tmp_path):
     assert np.array_equal(cf.render(grey, "desaturation", 4, np.random.default_rng(0))[0], grey)
     plan = plan_copies(paths, len(cf.FAULTS), 0.0, 8, stats=stats)
     assert {k for i, k, _ in plan if i == 1} == set(cf.FAULTS) - {"oversaturation", "desaturation"}
+
+
+def test_the_release_recipe_names_kinds_that_exist():
+    """The recipe lists its kinds, so a kind added here changes no release by itself; a renamed kind
+    must fail here, not halfway through a release run."""
+    import importlib.util
+
+    from edgeiqa.train.data.fault_copies import fault_kind_names
+
+    path = Path(__file__).resolve().parents[1] / "release" / "default_model_recipe.py"
+    spec = importlib.util.spec_from_file_location("default_model_recipe", path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    names = fault_kind_names(recipe.RECIPE["fault_kinds"])
+    assert len(names) == len(set(names)) >= recipe.RECIPE["camera_faults"]
