@@ -104,7 +104,10 @@ def test_bench_eager_rows_come_from_the_registered_baseline(trained, bundle):
     result = run_bench(str(bundle), ["onnxruntime"], ["fp32"], cfg, baseline="torch", checkpoint=str(ckpt),
                        device="cpu")
     eager = [r for r in result["rows"] if r["backend"] == "torch-eager"]
-    assert eager and all(not r["error"] for r in eager), eager
+    assert eager and all(not r["error"] for r in eager if r["precision"] != "bf16"), eager
+    # bf16 runs where the CPU has bf16 instructions; elsewhere (an AVX2-only EPYC) its row says why it
+    # was skipped instead of timing an emulation
+    assert all(not r["error"] or "no bf16 instructions" in r["error"] for r in eager if r["precision"] == "bf16"), eager
 
 
 def test_the_exporter_writes_one_artefact_per_step():
