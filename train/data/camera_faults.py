@@ -339,6 +339,7 @@ def mean_luminance(img: np.ndarray) -> float:
 
 
 def photo_stats(img: np.ndarray) -> PhotoStats:
+    """A uint8 sRGB photo's `PhotoStats` (chroma on the encoded values: what a viewer sees as colour)."""
     spread = img.max(axis=-1).astype(np.float64) - img.min(axis=-1)
     return PhotoStats(mean_luminance(img), float(spread.mean() / 255.0))
 
