@@ -8,6 +8,9 @@ once (embedding cache), so a variant costs seconds per fold after the first.
 
     python benchmarks/camera_faults_cv.py --data-root ../shared/datasets/clive-train \
         --work runs/faults-cv --variants base:0 faults:2
+
+A long comparison can be spread over sessions (`--only-folds 0,1`, later `--only-folds 2,3,4`) and
+then summarised as one: `--merge A.json B.json --out C` joins the runs' folds without training.
 """
 
 from __future__ import annotations
@@ -169,9 +172,56 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_runs(runs: list[dict]) -> tuple[dict, list[int], dict]:
+    """(first run's settings, fold indices, results) of earlier `--only-folds` runs joined fold by
+    fold. Refused when they differ in anything but their folds (recipe, fold count, ensemble, eval
+    photos, a variant's overrides) or measure a fold twice: the medians would mix experiments."""
+    same = ("recipe", "folds", "ensemble", "eval_photos")
+    first = runs[0]
+    for run in runs[1:]:
+        diff = [k for k in same if run.get(k) != first.get(k)]
+        if diff or list(run["results"]) != list(first["results"]):
+            raise SystemExit(f"--merge: the runs differ in {diff or 'their variants'}; not one experiment")
+    indices = [[int(i) for i in r["only_folds"].split(",")] if r.get("only_folds") else list(range(r["folds"]))
+               for r in runs]
+    flat = [i for idx in indices for i in idx]
+    if len(set(flat)) != len(flat):
+        raise SystemExit(f"--merge: a fold is measured twice ({sorted(flat)})")
+    results = {}
+    for name in first["results"]:
+        if any(r["results"][name]["overrides"] != first["results"][name]["overrides"] for r in runs):
+            raise SystemExit(f"--merge: variant {name!r} has other overrides in one of the runs")
+        joined = sorted((i, f) for r, idx in zip(runs, indices, strict=True)
+                        for i, f in zip(idx, r["results"][name]["folds"], strict=True))
+        folds = [f for _, f in joined]
+        results[name] = {"overrides": first["results"][name]["overrides"], "folds": folds,
+                         "fold_indices": [i for i, _ in joined], "summary": summarise(folds),
+                         "seconds": sum(r["results"][name]["seconds"] for r in runs)}
+    return first, sorted(flat), results
+
+
+def write_merged(paths: list[str], out: Path) -> None:
+    runs = [json.loads(Path(x).read_text()) for x in paths]
+    first, folds, results = merge_runs(runs)
+    only = "" if folds == list(range(first["folds"])) else ",".join(map(str, folds))
+    sources = "; ".join(f"folds {r.get('only_folds', 'all')} measured {r['date']} on {r['cpu']} ({x})"
+                        for r, x in zip(runs, paths, strict=True))
+    meta = {k: first[k] for k in ("recipe", "folds", "eval_photos", "ensemble")}
+    meta.update({**({"only_folds": only} if only else {}), "merged_from": paths, "sources": sources,
+                 "date": time.strftime("%Y-%m-%d")})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({**meta, "results": results}, indent=1))
+    subset = f" (folds {only} only: every median below is over those)" if only else ""
+    heads = f"; each fold scored by the mean of {meta['ensemble']} inner fold heads" if meta["ensemble"] > 1 else ""
+    out.with_suffix(".md").write_text(f"{meta['folds']}-fold CV on CLIVE{subset}, joined from {sources}; camera "
+                                      f"faults rendered from {meta['eval_photos']} test photos per fold{heads}.\n\n"
+                                      + markdown(results))
+    print(markdown(results))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-root", required=True)
+    p.add_argument("--data-root", help="the rated photos (every mode but --merge)")
     p.add_argument("--csv", default="labels.csv")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--work", default="runs/faults-cv")
@@ -181,11 +231,18 @@ def main() -> None:
     p.add_argument("--only-folds", default="", metavar="I,J",
                    help="an early read on some of the folds (e.g. 0,1): the medians are then over those folds "
                         "only, and the tables say so; a release quotes all of them")
+    p.add_argument("--merge", nargs="+", default=[], metavar="JSON",
+                   help="join the .json files of earlier --only-folds runs (same recipe and variants, other "
+                        "folds) into one table at --out; trains nothing")
     p.add_argument("--out", default="benchmarks/results/camera_faults_cv")
     p.add_argument("--ensemble", type=int, default=RECIPE.get("head_ensemble", 1), metavar="K",
                    help="score with the mean of K heads per fold, each trained without a different 1/K of the "
                         "fold's training photos, as --head-ensemble K does (default: the shipped recipe's)")
     args = p.parse_args()
+    if args.merge:
+        return write_merged(args.merge, Path(args.out))
+    if not args.data_root:
+        p.error("--data-root is required (except with --merge)")
 
     from edgeiqa.train.config import TrainConfig
     from edgeiqa.train.data.camera_faults import FAULTS
