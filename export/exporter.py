@@ -331,7 +331,7 @@ def write_manifest(job: ExportJob) -> None:
                   **({"colour_stats": {"features": list(COLOUR_NAMES), "source": "train/colour_stats.py"}}
                      if job.graph.colour is not None else {})},
         "input": job.spec.manifest_block(),
-        "output": output_block(job.graph),
+        "output": output_block(job.graph, str(cfg["train"].get("fault_kinds", ""))),
         "score": {"scale": job.scale.to_dict(), "higher_is_better": True,
                   "note": "the graph outputs the MOS scale directly: mos = lo + t * (hi - lo) is baked in",
                   **thresholds_block(opts.card.categories, opts.card.score_percentiles)},
@@ -354,14 +354,15 @@ def write_manifest(job: ExportJob) -> None:
     (job.folder / MANIFEST).write_text(json.dumps(job.manifest, indent=2) + "\n")
 
 
-def output_block(graph: ScoringGraph) -> dict[str, Any]:
-    """`score` [N]; with an attribute head, `attributes` [N, K] and what each column means."""
+def output_block(graph: ScoringGraph, fault_kinds: str = "") -> dict[str, Any]:
+    """`score` [N]; with an attribute head, `attributes` [N, K] and what each column means for
+    the fault kinds it was trained on (`fault_kinds`, empty: every kind)."""
     block: dict[str, Any] = {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch"]}
     if graph.has_attributes:
         from edgeiqa.train.data.camera_faults import ATTRIBUTE_NAMES
 
         block["attributes"] = {"name": ATTRIBUTES_NAME, "dtype": "float32", "shape": ["batch", len(ATTRIBUTE_NAMES)],
-                               "names": list(ATTRIBUTE_NAMES), "meaning": ATTRIBUTE_MEANING}
+                               "names": list(ATTRIBUTE_NAMES), "meaning": attribute_meaning(fault_kinds)}
     return block
 
 
@@ -370,9 +371,28 @@ ATTRIBUTE_MEANING = {
     "exposure": "exposure error in stops, signed: < 0 dark, > 0 bright",
     "noise": "0 clean .. 1 the worst rendered low-light sensor noise or share of defective photosites",
     "compression": "0 none .. 1 the worst rendered JPEG compression or bit-depth loss",
-    "colour_cast": "0 neutral .. 1 the worst rendered white-balance error (red/blue gains 1.4 stops apart)",
+    "colour_cast": "0 right .. 1 the worst rendered {colour}",
     "broken": "probability that the frame is not a photo (flat, noise, lens cap, torn or partial read-out)",
 }
+
+
+# What the colour-cast column learned from each colour kind at its worst level (camera_faults.py).
+COLOUR_KIND_MEANING = {
+    "white_balance": "white-balance error (red/blue gains 1.4 stops apart)",
+    "oversaturation": "over-saturation (chroma x3.5)",
+    "desaturation": "washed-out colour (5% of the chroma kept)",
+}
+
+
+def attribute_meaning(fault_kinds: str) -> dict[str, str]:
+    """ATTRIBUTE_MEANING with the colour-cast column naming only the colour kinds trained: a
+    manifest must not promise that a bundle trained on white balance alone sees saturation."""
+    from edgeiqa.train.data.camera_faults import FAULTS
+
+    trained = [k.strip() for k in fault_kinds.split(",") if k.strip()] or list(FAULTS)
+    colour = [COLOUR_KIND_MEANING[k] for k in COLOUR_KIND_MEANING if k in trained]
+    return {**ATTRIBUTE_MEANING,
+            "colour_cast": ATTRIBUTE_MEANING["colour_cast"].format(colour=" or ".join(colour) or "colour error")}
 
 
 def thresholds_block(categories: tuple[float, ...], percentiles: dict[str, Any] | None) -> dict[str, Any]:

@@ -179,3 +179,14 @@ def test_dominant_reason_reads_every_attribute_on_one_scale():
     assert dominant_reason({**clean, "blur": 0.6}) == "blur"
     assert dominant_reason({**clean, "noise": 0.9, "broken": 0.9}) == "broken"
     assert dominant_reason({**clean, "colour_cast": 0.7}) == "colour_cast"
+
+
+def test_colour_cast_meaning_names_only_the_colour_kinds_trained(fault_run):
+    from edgeiqa.export.exporter import attribute_meaning
+
+    _, bundle, _ = fault_run  # trained with every kind (no --fault-kinds)
+    meaning = json.loads((bundle / "manifest.json").read_text())["output"]["attributes"]["meaning"]
+    assert all(w in meaning["colour_cast"] for w in ("white-balance", "over-saturation", "washed-out"))
+    wb_only = attribute_meaning("defocus,white_balance")["colour_cast"]
+    assert "white-balance" in wb_only and "saturation" not in wb_only and "washed-out" not in wb_only
+    assert "white-balance" not in attribute_meaning("desaturation")["colour_cast"]
