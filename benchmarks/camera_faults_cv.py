@@ -174,21 +174,26 @@ def markdown(results: dict) -> str:
 
 def merge_runs(runs: list[dict]) -> tuple[dict, list[int], dict]:
     """(first run's settings, fold indices, results) of earlier `--only-folds` runs joined fold by
-    fold. Refused when they differ in anything but their folds (recipe, fold count, ensemble, eval
-    photos, a variant's overrides) or measure a fold twice: the medians would mix experiments."""
+    fold, for the variants every run measured (a baseline measured elsewhere on the later folds can
+    be left out). Refused when they differ in anything but their folds (recipe, fold count,
+    ensemble, eval photos, a variant's overrides) or measure a fold twice: the medians would mix
+    experiments."""
     same = ("recipe", "folds", "ensemble", "eval_photos")
     first = runs[0]
     for run in runs[1:]:
         diff = [k for k in same if run.get(k) != first.get(k)]
-        if diff or list(run["results"]) != list(first["results"]):
-            raise SystemExit(f"--merge: the runs differ in {diff or 'their variants'}; not one experiment")
+        if diff:
+            raise SystemExit(f"--merge: the runs differ in {diff}; not one experiment")
+    common = [name for name in first["results"] if all(name in r["results"] for r in runs)]
+    if not common:
+        raise SystemExit("--merge: no variant is in every run")
     indices = [[int(i) for i in r["only_folds"].split(",")] if r.get("only_folds") else list(range(r["folds"]))
                for r in runs]
     flat = [i for idx in indices for i in idx]
     if len(set(flat)) != len(flat):
         raise SystemExit(f"--merge: a fold is measured twice ({sorted(flat)})")
     results = {}
-    for name in first["results"]:
+    for name in common:
         if any(r["results"][name]["overrides"] != first["results"][name]["overrides"] for r in runs):
             raise SystemExit(f"--merge: variant {name!r} has other overrides in one of the runs")
         joined = sorted((i, f) for r, idx in zip(runs, indices, strict=True)

@@ -49,3 +49,14 @@ def test_runs_on_other_folds_join_in_fold_order(tmp_path):
 def test_runs_that_are_not_one_experiment_are_refused(second, message):
     with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
         cv.merge_runs([_run({0: 0.8, 1: 0.8}), second])
+
+
+def test_only_the_variants_every_run_measured_are_joined():
+    a = _run({0: 0.8, 1: 0.8})
+    a["results"]["baseline"] = a["results"]["ten"]
+    _, folds, results = cv.merge_runs([a, _run({2: 0.7, 3: 0.7, 4: 0.7})])
+    assert folds == [0, 1, 2, 3, 4] and list(results) == ["ten"]
+    b = _run({2: 0.7})
+    b["results"] = {"other": b["results"]["ten"]}
+    with pytest.raises(SystemExit, match="no variant"):
+        cv.merge_runs([_run({0: 0.8}), b])
