@@ -271,3 +271,26 @@ def test_the_release_recipe_names_kinds_that_exist():
     spec.loader.exec_module(recipe)
     names = fault_kind_names(recipe.RECIPE["fault_kinds"])
     assert len(names) == len(set(names)) >= recipe.RECIPE["camera_faults"]
+
+
+def test_fault_report_names_the_broken_frames_a_camera_would_pass():
+    from pathlib import Path
+
+    from edgeiqa.train.data.camera_faults import FaultLabels
+    from edgeiqa.train.data.fault_copies import FaultCopy
+    from edgeiqa.train.fault_eval import fault_report
+
+    def copy(kind, level=0):
+        return FaultCopy(Path(f"/x/{kind}-{level}.png"), 0, kind, level, FaultLabels())
+
+    from edgeiqa.train.data.camera_faults import FAULTS
+
+    copies = [copy(k, lv) for k in FAULTS for lv in (1, 2, 3, 4)]
+    scores = [60.0, 50.0, 40.0, 30.0] * len(FAULTS)
+    copies += [copy("broken:flat"), copy("broken:lens_cap"), copy("broken:saturated")]
+    scores = np.array(scores + [-50.0, 35.0, 10.0])
+    rated = np.linspace(20, 80, 101)  # p5 = 23
+    report = fault_report(np.array([70.0]), None, copies, scores, None, np.array([70.0]), rated)
+    assert report["broken"]["above_p5"] == ["lens_cap"]
+    assert report["broken"]["below_p5"] == 2 / 3
+    assert report["kinds"]["defocus"]["mean_spearman"] == 1.0
