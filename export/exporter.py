@@ -376,21 +376,17 @@ ATTRIBUTE_MEANING = {
 }
 
 
-# What the colour-cast column learned from each colour kind at its worst level (camera_faults.py).
-COLOUR_KIND_MEANING = {
-    "white_balance": "white-balance error (red/blue gains 1.4 stops apart)",
-    "oversaturation": "over-saturation (chroma x3.5)",
-    "desaturation": "washed-out colour (5% of the chroma kept)",
-}
-
-
 def attribute_meaning(fault_kinds: str) -> dict[str, str]:
     """ATTRIBUTE_MEANING with the colour-cast column naming only the colour kinds trained: a
-    manifest must not promise that a bundle trained on white balance alone sees saturation."""
-    from edgeiqa.train.data.camera_faults import FAULTS
+    manifest must not promise that a bundle trained on white balance alone sees saturation. Each
+    kind is described at its worst rendered level, read from camera_faults.py's own constants."""
+    from edgeiqa.train.data.camera_faults import FAULTS, SATURATION_GAIN, SATURATION_KEPT, WB_CAST_STOPS
 
+    worst = {"white_balance": f"white-balance error (red/blue gains {WB_CAST_STOPS[-1]:g} stops apart)",
+             "oversaturation": f"over-saturation (chroma x{SATURATION_GAIN[-1]:g})",
+             "desaturation": f"washed-out colour ({SATURATION_KEPT[-1]:.0%} of the chroma kept)"}
     trained = [k.strip() for k in fault_kinds.split(",") if k.strip()] or list(FAULTS)
-    colour = [COLOUR_KIND_MEANING[k] for k in COLOUR_KIND_MEANING if k in trained]
+    colour = [text for k, text in worst.items() if k in trained]
     return {**ATTRIBUTE_MEANING,
             "colour_cast": ATTRIBUTE_MEANING["colour_cast"].format(colour=" or ".join(colour) or "colour error")}
 

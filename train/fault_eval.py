@@ -45,13 +45,14 @@ def fault_report(clean_scores: np.ndarray, clean_attrs: np.ndarray | None, copie
             if c.kind == kind:
                 keys.append(f"{c.source}"), levels.append(c.level), scores.append(float(s))
         out["kinds"][kind] = graded_ordering(keys, levels, scores)
-    broken_kinds = [c.kind for c in copies if c.kind.startswith("broken:")]
-    broken = np.array([s for c, s in zip(copies, copy_scores) if c.kind.startswith("broken:")])
+    scored_broken = [(c.kind.removeprefix("broken:"), float(s)) for c, s in zip(copies, copy_scores)
+                     if c.kind.startswith("broken:")]
+    broken = np.array([s for _, s in scored_broken])
     p5 = float(np.percentile(rated_scores, 5))
     out["broken"] = {"n": len(broken), "below_p5": float((broken < p5).mean()) if len(broken) else float("nan"),
                      "p5_rated": p5, "max_broken": float(broken.max()) if len(broken) else float("nan"),
                      # which frames a camera would pass: the kind is what a fix has to target
-                     "above_p5": sorted(k.removeprefix("broken:") for k, s in zip(broken_kinds, broken) if s >= p5)}
+                     "above_p5": sorted(k for k, s in scored_broken if s >= p5)}
     out["worst_kind_spearman"] = min(v["mean_spearman"] for v in out["kinds"].values())
     out["worst_kind_pairs"] = min(v["pairs_right"] for v in out["kinds"].values())
     if copy_attrs is not None and clean_attrs is not None:
