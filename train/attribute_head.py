@@ -34,9 +34,14 @@ EXPOSURE_INDEX = ATTRIBUTE_NAMES.index("exposure")
 class AttributeBranch(nn.Module):
     """Standardised embedding -> Linear -> PReLU -> Linear -> K raw outputs (broken as a logit)."""
 
-    def __init__(self, in_dim: int, hidden: int = 128, dead_zone: float = DEAD_ZONE) -> None:
+    def __init__(self, in_dim: int, hidden: int = 128, dead_zone: float = DEAD_ZONE,
+                 broken_dead_zone: float | None = None) -> None:
         super().__init__()
         self.dead_zone = float(dead_zone)
+        # broken is a probability, not a level: below 0.5 its own classifier says "not broken".
+        # With the common dead zone (0.25) it cost two thirds of a CLIVE test fold's authentic
+        # photos a few MOS points each, at random (docs/training.md, "A dead zone for broken").
+        self.broken_dead_zone = float(dead_zone if broken_dead_zone is None else broken_dead_zone)
         self.fc1 = nn.Linear(in_dim, hidden)
         self.act = nn.PReLU(hidden)
         self.fc2 = nn.Linear(hidden, len(ATTRIBUTE_NAMES))
@@ -62,7 +67,9 @@ class AttributeBranch(nn.Module):
         e = EXPOSURE_INDEX  # slices and a Concat, no in-place write: the graph stays plain for every engine
         severity = torch.cat([attributes[:, :e], attributes[:, e:e + 1].abs() / EXPOSURE_STOPS_PER_UNIT,
                               attributes[:, e + 1:]], dim=1)
-        return (F.relu(severity - self.dead_zone) * F.softplus(self.penalty_raw)).sum(dim=1)
+        zone = torch.tensor([self.broken_dead_zone if i == BROKEN_INDEX else self.dead_zone
+                             for i in range(severity.shape[1])], dtype=severity.dtype, device=severity.device)
+        return (F.relu(severity - zone) * F.softplus(self.penalty_raw)).sum(dim=1)
 
 
 def attribute_loss(raw: torch.Tensor, labels: torch.Tensor, broken_weight: float = 1.0) -> torch.Tensor:

@@ -77,7 +77,15 @@ class TrainConfig:
     # of 0.25 and rated photos trained on the MOS head alone kept validation SRCC at 0.819 (no faults:
     # 0.821); 0.1 with the penalty in the rated loss gave 0.795.
     fault_dead_zone: float = 0.25  # attribute severities below this cost the score nothing
+    # The broken probability's own dead zone: at 0.5 a frame costs nothing until the classifier
+    # calls it broken (the default 0.25 keeps models made before it unchanged).
+    fault_broken_dead_zone: float = 0.25
     fault_penalty_on_rated: bool = False  # the rated photos' loss sees the penalised score (False: the MOS head alone)
+    # Hinge weight keeping the penalty from pushing a rated training photo's score below its MOS by
+    # more than fault_margin (the MOS head detached: only the attributes and penalty learn from it).
+    # The penalty learned from copies also fires on authentic photos whose MOS the head already
+    # reads, so it counted their faults twice (0 = off).
+    fault_rated_guard: float = 0.0
     fault_mos_grad: bool = False  # let the fault ranking train the MOS head too (measured: it costs rated SRCC)
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA that supports it
     time_budget_s: float = 0.0  # stop after the epoch that would overrun this budget (0: run every epoch)

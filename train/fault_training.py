@@ -47,6 +47,7 @@ class FaultTraining:
     attribute_weight: float
     device: str
     mos_grad: bool = False
+    rated_guard_weight: float = 0.0
 
     @classmethod
     def build(cls, trainer: Trainer) -> FaultTraining:
@@ -72,7 +73,16 @@ class FaultTraining:
         labels = torch.tensor([c.labels.as_list() for c in copies], dtype=torch.float32)
         floor = float(min(trainer.targets[i] for i in idx))
         return cls(trainer.model.head, trainer.cache.get(photos).float(), emb, labels, groups, broken, floor,
-                   cfg.fault_margin, cfg.fault_rank_weight, cfg.attribute_weight, trainer.device, cfg.fault_mos_grad)
+                   cfg.fault_margin, cfg.fault_rank_weight, cfg.attribute_weight, trainer.device, cfg.fault_mos_grad,
+                   cfg.fault_rated_guard)
+
+    def rated_guard(self, emb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Hinge on rated training photos: the penalised score may not fall more than the margin
+        below the photo's MOS. The MOS head is detached, so only the attributes and the penalty
+        learn from it: a fault the rated photo really shows is already in the MOS head's reading,
+        and a penalty on top counts it twice."""
+        score, _ = self.head.score_and_raw(emb, detach_mos=True)
+        return self.rated_guard_weight * F.relu((target - self.margin) - score.float()).mean()
 
     def loss(self, rng: np.random.Generator) -> torch.Tensor:
         """The fault terms for one step: a random draw of groups and broken frames."""
