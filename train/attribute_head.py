@@ -40,7 +40,7 @@ class AttributeBranch(nn.Module):
         self.dead_zone = float(dead_zone)
         # broken is a probability, not a level: below 0.5 its own classifier says "not broken".
         # With the common dead zone (0.25) it cost two thirds of a CLIVE test fold's authentic
-        # photos a few MOS points each, at random (docs/training.md, "A dead zone for broken").
+        # photos a few MOS points each, at random (docs/benchmarks.md, "What the penalty costs authentic photos").
         self.broken_dead_zone = float(dead_zone if broken_dead_zone is None else broken_dead_zone)
         self.fc1 = nn.Linear(in_dim, hidden)
         self.act = nn.PReLU(hidden)
