@@ -11,11 +11,11 @@ from edgeiqa.train.fault_training import FaultTraining
 from edgeiqa.train.heads import IQAHead
 
 
-def _guarded(head: IQAHead, weight: float = 1.0, margin: float = 0.05) -> FaultTraining:
-    empty = torch.zeros(0, 8)
-    return FaultTraining(head=head, clean=empty, copies=empty, labels=torch.zeros(0, 6), groups=[], broken=[],
-                         floor=0.0, margin=margin, rank_weight=1.0, attribute_weight=1.0, device="cpu",
-                         rated_guard_weight=weight)
+def _guarded(head: IQAHead, emb: torch.Tensor, weight: float = 1.0, margin: float = 0.05) -> FaultTraining:
+    """Fault training over rated photos `emb` (dataset indices 0..N-1), with no copies."""
+    return FaultTraining(head=head, clean=emb, clean_row={i: i for i in range(len(emb))}, copies=torch.zeros(0, 8),
+                         labels=torch.zeros(0, 6), groups=[], broken=[], floor=0.0, margin=margin, rank_weight=1.0,
+                         attribute_weight=1.0, device="cpu", rated_guard_weight=weight)
 
 
 def _head_with_penalty(fire: bool) -> IQAHead:
@@ -35,7 +35,7 @@ def test_no_penalty_no_guard_loss():
     emb = torch.randn(5, 8)
     with torch.no_grad():
         target = head.mos(emb)  # the MOS head reads every photo right
-    loss = _guarded(head).rated_guard(emb, target)
+    loss = _guarded(head, emb).rated_guard(list(range(5)), target)
     assert float(loss) == 0.0
 
 
@@ -44,11 +44,11 @@ def test_guard_trains_the_penalty_down_and_leaves_the_mos_head_alone():
     emb = torch.randn(5, 8)
     with torch.no_grad():
         target = head.mos(emb)
-        before = float(head.attributes.penalty(head.attributes.readable(head.attributes.raw(head.standardise(emb))))
-                       .mean())
+        before = float((target - head(emb)).mean())  # the penalty: MOS head minus score
     assert before > 0.5  # the penalty pushes every score well under its MOS
-    guard = _guarded(head)
-    loss = guard.rated_guard(emb, target)
+    guard = _guarded(head, emb)
+    rows = list(range(5))
+    loss = guard.rated_guard(rows, target)
     assert float(loss) > 0.4
     loss.backward()
     for name in ("fc1", "fc2", "fc3"):
@@ -58,9 +58,9 @@ def test_guard_trains_the_penalty_down_and_leaves_the_mos_head_alone():
     opt = torch.optim.SGD(head.attributes.parameters(), lr=0.5)
     for _ in range(50):
         opt.zero_grad()
-        guard.rated_guard(emb, target).backward()
+        guard.rated_guard(rows, target).backward()
         opt.step()
-    assert float(guard.rated_guard(emb, target)) < 0.05 * float(loss)
+    assert float(guard.rated_guard(rows, target)) < 0.05 * float(loss)
 
 
 def test_guard_weight_scales_the_hinge():
@@ -68,8 +68,8 @@ def test_guard_weight_scales_the_hinge():
     emb = torch.randn(4, 8)
     with torch.no_grad():
         target = head.mos(emb)
-    one = float(_guarded(head, weight=1.0).rated_guard(emb, target))
-    two = float(_guarded(head, weight=2.0).rated_guard(emb, target))
+    one = float(_guarded(head, emb, weight=1.0).rated_guard([0, 1, 2, 3], target))
+    two = float(_guarded(head, emb, weight=2.0).rated_guard([0, 1, 2, 3], target))
     assert abs(two - 2 * one) < 1e-6 and one > 0
 
 

@@ -37,6 +37,7 @@ BROKEN_PER_STEP = 4
 class FaultTraining:
     head: torch.nn.Module
     clean: torch.Tensor  # [P, D] embeddings of the training photos
+    clean_row: dict[int, int]  # dataset index of a training photo -> its row in `clean`
     copies: torch.Tensor  # [M, D]
     labels: torch.Tensor  # [M, K]
     groups: list[tuple[int, list[int]]]  # (clean row, copy rows from mildest to worst)
@@ -72,15 +73,18 @@ class FaultTraining:
         groups = [(src, [r for _, r in sorted(items)]) for (src, _), items in sorted(by_group.items())]
         labels = torch.tensor([c.labels.as_list() for c in copies], dtype=torch.float32)
         floor = float(min(trainer.targets[i] for i in idx))
-        return cls(trainer.model.head, trainer.cache.get(photos).float(), emb, labels, groups, broken, floor,
+        clean_row = {i: r for r, i in enumerate(idx)}
+        return cls(trainer.model.head, trainer.cache.get(photos).float(), clean_row, emb, labels, groups, broken, floor,
                    cfg.fault_margin, cfg.fault_rank_weight, cfg.attribute_weight, trainer.device, cfg.fault_mos_grad,
                    cfg.fault_rated_guard)
 
-    def rated_guard(self, emb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def rated_guard(self, idx: list[int], target: torch.Tensor) -> torch.Tensor:
         """Hinge on rated training photos: the penalised score may not fall more than the margin
         below the photo's MOS. The MOS head is detached, so only the attributes and the penalty
         learn from it: a fault the rated photo really shows is already in the MOS head's reading,
-        and a penalty on top counts it twice."""
+        and a penalty on top counts it twice. `idx`: the step's rated photos (dataset indices), read
+        from the embeddings this object already holds."""
+        emb = self.clean[[self.clean_row[i] for i in idx]].to(self.device)
         score, _ = self.head.score_and_raw(emb, detach_mos=True)
         return self.rated_guard_weight * F.relu((target - self.margin) - score.float()).mean()
 

@@ -212,8 +212,7 @@ class Trainer:
             if self.faults is not None:
                 loss = loss + self.faults.loss(np.random.default_rng([self.cfg.seed, epoch, step, 7]))
                 if self.faults.rated_guard_weight > 0:
-                    emb = self.cache.get([self.ds.samples[i].path for i in idx]).float().to(self.device)
-                    loss = loss + self.faults.rated_guard(emb, target.float())
+                    loss = loss + self.faults.rated_guard(idx, target.float())
             (loss / self.cfg.accum_steps).backward()
             if (step + 1) % self.cfg.accum_steps == 0 or step + 1 == len(batches):
                 self.optimizer.step()
