@@ -1,12 +1,14 @@
 """How the camera-fault penalty reaches the score of an authentic photo: the rated-photo guard
 (`--fault-rated-guard`: the penalty may not push a rated training photo's score below its MOS, and
-only the attributes and the penalty learn from it) and broken's own dead zone
-(`--fault-broken-dead-zone`)."""
+only the attributes and the penalty learn from it) and the dead zones of broken and colour cast
+(`--fault-broken-dead-zone`, `--fault-colour-dead-zone`)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from edgeiqa.train.attribute_head import BROKEN_INDEX, EXPOSURE_INDEX, AttributeBranch
+from edgeiqa.train.data.camera_faults import ATTRIBUTE_NAMES
 from edgeiqa.train.fault_training import FaultTraining
 from edgeiqa.train.heads import IQAHead
 
@@ -73,16 +75,17 @@ def test_guard_weight_scales_the_hinge():
     assert abs(two - 2 * one) < 1e-6 and one > 0
 
 
-def _attributes(broken: float) -> torch.Tensor:
-    """Published attributes of one frame: no graded fault, this broken probability."""
+def _attributes(broken: float = 0.0, colour_cast: float = 0.0) -> torch.Tensor:
+    """Published attributes of one frame: this broken probability and colour cast, no other fault."""
     a = torch.zeros(1, 6)
     a[0, BROKEN_INDEX] = broken
+    a[0, ATTRIBUTE_NAMES.index("colour_cast")] = colour_cast
     return a
 
 
 def test_a_broken_probability_under_its_dead_zone_costs_nothing():
     shared = AttributeBranch(in_dim=4, dead_zone=0.25)
-    own = AttributeBranch(in_dim=4, dead_zone=0.25, broken_dead_zone=0.5)
+    own = AttributeBranch(in_dim=4, dead_zone=0.25, own_dead_zones={"broken": 0.5})
     undecided = _attributes(0.4)  # what many authentic photos got with the shared dead zone
     assert float(shared.penalty(undecided)) > 0.04
     assert float(own.penalty(undecided)) == 0.0
@@ -90,9 +93,22 @@ def test_a_broken_probability_under_its_dead_zone_costs_nothing():
     assert float(own.penalty(broken)) > 0.15  # a frame called broken still pays
 
 
-def test_models_made_before_the_broken_dead_zone_keep_their_penalty():
+def test_a_colour_cast_under_its_own_dead_zone_costs_nothing_and_other_attributes_keep_theirs():
+    own = AttributeBranch(in_dim=4, dead_zone=0.25, own_dead_zones={"colour_cast": 0.5})
+    assert float(own.penalty(_attributes(colour_cast=0.45))) == 0.0  # a colourful scene, not a cast
+    assert float(own.penalty(_attributes(colour_cast=1.0))) > 0.15  # the worst rendered cast still pays
+    assert float(own.penalty(_attributes(broken=0.4))) > 0.04  # broken keeps the shared zone
+
+
+def test_an_unknown_attribute_in_the_dead_zones_is_refused_by_name():
+    with pytest.raises(ValueError, match="colour"):
+        AttributeBranch(in_dim=4, own_dead_zones={"color_cast": 0.5})
+
+
+def test_models_made_before_the_own_dead_zones_keep_their_penalty():
     from edgeiqa.train.config import TrainConfig
 
-    assert TrainConfig().fault_broken_dead_zone == TrainConfig().fault_dead_zone
-    old = TrainConfig.from_dict({"camera_faults": 3})  # a checkpoint config without the field
-    assert old.fault_broken_dead_zone == old.fault_dead_zone
+    for field in ("fault_broken_dead_zone", "fault_colour_dead_zone"):
+        assert getattr(TrainConfig(), field) == TrainConfig().fault_dead_zone
+        old = TrainConfig.from_dict({"camera_faults": 3})  # a checkpoint config without the fields
+        assert getattr(old, field) == old.fault_dead_zone

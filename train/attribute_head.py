@@ -35,13 +35,18 @@ class AttributeBranch(nn.Module):
     """Standardised embedding -> Linear -> PReLU -> Linear -> K raw outputs (broken as a logit)."""
 
     def __init__(self, in_dim: int, hidden: int = 128, dead_zone: float = DEAD_ZONE,
-                 broken_dead_zone: float | None = None) -> None:
+                 own_dead_zones: dict[str, float] | None = None) -> None:
         super().__init__()
         self.dead_zone = float(dead_zone)
-        # broken is a probability, not a level: below 0.5 its own classifier says "not broken".
-        # With the common dead zone (0.25) it cost two thirds of a CLIVE test fold's authentic
-        # photos a few MOS points each, at random (docs/benchmarks.md, "What the penalty costs authentic photos").
-        self.broken_dead_zone = float(dead_zone if broken_dead_zone is None else broken_dead_zone)
+        # An attribute may have a dead zone of its own (attribute name -> zone). broken is a
+        # probability, not a level: below 0.5 its own classifier says "not broken", and with the
+        # common dead zone (0.25) it cost two thirds of a CLIVE test fold's authentic photos a few
+        # MOS points each, at random; the colour cast fired on a quarter of them, mostly colourful
+        # photos people liked (docs/benchmarks.md, "What the penalty costs authentic photos").
+        unknown = set(own_dead_zones or {}) - set(ATTRIBUTE_NAMES)
+        if unknown:
+            raise ValueError(f"no attribute named {sorted(unknown)}; the attributes are {list(ATTRIBUTE_NAMES)}")
+        self.zones = tuple(float((own_dead_zones or {}).get(name, dead_zone)) for name in ATTRIBUTE_NAMES)
         self.fc1 = nn.Linear(in_dim, hidden)
         self.act = nn.PReLU(hidden)
         self.fc2 = nn.Linear(hidden, len(ATTRIBUTE_NAMES))
@@ -67,8 +72,7 @@ class AttributeBranch(nn.Module):
         e = EXPOSURE_INDEX  # slices and a Concat, no in-place write: the graph stays plain for every engine
         severity = torch.cat([attributes[:, :e], attributes[:, e:e + 1].abs() / EXPOSURE_STOPS_PER_UNIT,
                               attributes[:, e + 1:]], dim=1)
-        zone = torch.tensor([self.broken_dead_zone if i == BROKEN_INDEX else self.dead_zone
-                             for i in range(severity.shape[1])], dtype=severity.dtype, device=severity.device)
+        zone = torch.tensor(self.zones, dtype=severity.dtype, device=severity.device)
         return (F.relu(severity - zone) * F.softplus(self.penalty_raw)).sum(dim=1)
 
 

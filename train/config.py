@@ -80,6 +80,10 @@ class TrainConfig:
     # The broken probability's own dead zone: at 0.5 a frame costs nothing until the classifier
     # calls it broken (the default 0.25 keeps models made before it unchanged).
     fault_broken_dead_zone: float = 0.25
+    # The colour cast's own dead zone: a colourful scene reads as a mild cast to an ImageNet
+    # backbone, so with the shared zone the cast's penalty charged a quarter of a test fold's rated
+    # photos (the default 0.25 keeps models made before it unchanged).
+    fault_colour_dead_zone: float = 0.25
     fault_penalty_on_rated: bool = False  # the rated photos' loss sees the penalised score (False: the MOS head alone)
     # Hinge weight keeping the penalty from pushing a rated training photo's score below its MOS by
     # more than fault_margin (the MOS head detached: only the attributes and penalty learn from it).

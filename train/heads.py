@@ -42,7 +42,7 @@ def _make_activation(name: str, channels: int, candidates: tuple[str, ...]) -> n
 class IQAHead(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 512, head: str = "gated",
                  candidates: tuple[str, ...] = DEFAULT_CANDIDATES, attributes: bool = False,
-                 dead_zone: float = 0.1, broken_dead_zone: float | None = None) -> None:
+                 dead_zone: float = 0.1, own_dead_zones: dict[str, float] | None = None) -> None:
         super().__init__()
         spec = HEADS.get(head)
         self.head_name = head
@@ -57,7 +57,7 @@ class IQAHead(nn.Module):
         self.register_buffer("in_scale", torch.ones(in_dim))
         # Camera-fault attributes (train/attribute_head.py): their penalty is part of the score.
         self.attributes = AttributeBranch(in_dim, dead_zone=dead_zone,
-                                          broken_dead_zone=broken_dead_zone) if attributes else None
+                                          own_dead_zones=own_dead_zones) if attributes else None
 
     @torch.no_grad()
     def set_input_stats(self, embeddings: torch.Tensor) -> None:
