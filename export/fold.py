@@ -165,8 +165,8 @@ def fold_head(head: IQAHead | HeadEnsemble, prune_eps: float = 0.0) -> tuple[nn.
     fc1, fc2, fc3 = (nn.Linear(layer.in_features, layer.out_features) for layer in (head.fc1, head.fc2, head.fc3))
     for dst, src in ((fc1, head.fc1), (fc2, head.fc2), (fc3, head.fc3)):
         dst.load_state_dict(src.state_dict())
-    # Input standardisation into fc1: W (x - m) s + b = (W s) x + (b - (W s) m).
-    fc1.weight.mul_(head.in_scale[None, :])
+    # Input standardisation (and the MOS path's input mask) into fc1: W (x - m) s + b = (W s) x + (b - (W s) m).
+    fc1.weight.mul_((head.in_scale * head.mos_input_mask())[None, :])
     fc1.bias.sub_(fc1.weight @ head.in_shift)
     report = FoldReport(head.head_name, prune_eps=prune_eps)
     act1: nn.Module = head.act1

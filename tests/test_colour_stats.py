@@ -150,3 +150,35 @@ def test_camera_fronts_feed_them_the_same_pixels(colour_run, tmp_path):
     planes = np.random.default_rng(0).integers(0, 256, (6, 72, 64), dtype=np.uint8)
     with Scorer.load(tmp_path / "derived") as a, Scorer.load(tmp_path / "exported") as b:
         np.testing.assert_allclose(a.score_array(planes), b.score_array(planes), atol=1e-3)
+
+
+def test_a_mos_head_that_does_not_read_them_ignores_them_and_folds_exactly():
+    """--colour-stats-mos false: the colour statistics reach the attributes, never the MOS head,
+    and the folded graph computes the same score."""
+    from edgeiqa.export.fold import fold_head
+    from edgeiqa.train.heads import IQAHead
+
+    torch.manual_seed(0)
+    backbone_dim = 12
+    head = IQAHead(backbone_dim + NUM_FEATURES, hidden=16, attributes=True, mos_reads=backbone_dim).eval()
+    head.set_input_stats(torch.randn(64, backbone_dim + NUM_FEATURES) * 3 + 1)
+    x = torch.randn(8, backbone_dim + NUM_FEATURES)
+    recoloured = x.clone()
+    recoloured[:, backbone_dim:] += torch.randn(8, NUM_FEATURES) * 5
+    with torch.no_grad():
+        assert torch.equal(head.mos(x), head.mos(recoloured))  # the MOS head never sees the colour part
+        _, attrs = head.score_and_attributes(x)
+        _, attrs_recoloured = head.score_and_attributes(recoloured)
+        assert not torch.allclose(attrs, attrs_recoloured)  # the attributes do
+    folded, report = fold_head(head)
+    assert report.max_abs_diff_random < 1e-4
+    with torch.no_grad():
+        np.testing.assert_allclose(folded(recoloured)[0].numpy(), head(recoloured).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="mos_reads"):
+        IQAHead(8, hidden=4, mos_reads=9)
+
+
+def test_a_config_without_the_field_reads_them_in_the_mos_head_as_before():
+    from edgeiqa.train.config import TrainConfig
+
+    assert TrainConfig.from_dict({"colour_stats": True}).colour_stats_mos is True

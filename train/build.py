@@ -44,7 +44,8 @@ def build_model(cfg: TrainConfig, pretrained: bool | str | None = None, head_inf
     heads = [IQAHead(in_dim, cfg.hidden, cfg.head, tuple(cfg.candidates),
                      attributes=cfg.camera_faults > 0, dead_zone=cfg.fault_dead_zone,
                      own_dead_zones={"broken": cfg.fault_broken_dead_zone,
-                                     "colour_cast": cfg.fault_colour_dead_zone})
+                                     "colour_cast": cfg.fault_colour_dead_zone},
+                     mos_reads=backbone.embed_dim if colour is not None and not cfg.colour_stats_mos else None)
              for _ in range(max(1, cfg.head_ensemble))]
     head = HeadEnsemble(heads) if len(heads) > 1 else heads[0]
     if head_info and head_info.get("hard"):

@@ -40,6 +40,9 @@ class TrainConfig:
     head_ensemble: int = 1
     # 16 statistics of the frame's own colours and exposure beside the backbone's (train/colour_stats.py)
     colour_stats: bool = False
+    # Whether the MOS head reads them too (False: only the camera-fault attributes do, so the MOS
+    # head cannot learn a shortcut from them; train/heads.py)
+    colour_stats_mos: bool = True
     candidates: tuple[str, ...] = ("sigmoid", "relu", "gelu", "tanh", "prelu")  # select head
     temperature_start: float = 1.0  # select head: softmax temperature, annealed geometrically
     temperature_end: float = 0.05

@@ -42,8 +42,18 @@ def _make_activation(name: str, channels: int, candidates: tuple[str, ...]) -> n
 class IQAHead(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 512, head: str = "gated",
                  candidates: tuple[str, ...] = DEFAULT_CANDIDATES, attributes: bool = False,
-                 dead_zone: float = 0.1, own_dead_zones: dict[str, float] | None = None) -> None:
+                 dead_zone: float = 0.1, own_dead_zones: dict[str, float] | None = None,
+                 mos_reads: int | None = None) -> None:
         super().__init__()
+        # The MOS path reads only the first `mos_reads` inputs (None: all of them); the attribute
+        # branch reads every one. The colour statistics (train/colour_stats.py) sit at the end of
+        # the embedding: read by the MOS head too, they let it learn a shortcut that cost the
+        # graded set of unseen distortions 0.05 (docs/benchmarks.md), so a model may give them to
+        # the attributes alone. A mask, not a slice: fc1 keeps the input's width, and export
+        # folds the mask into fc1's columns with the standardisation (export/fold.py).
+        self.mos_reads = in_dim if mos_reads is None else int(mos_reads)
+        if not 0 < self.mos_reads <= in_dim:
+            raise ValueError(f"mos_reads must be 1..{in_dim}, got {mos_reads}")
         spec = HEADS.get(head)
         self.head_name = head
         self.fc1 = nn.Linear(in_dim, hidden)
@@ -69,9 +79,17 @@ class IQAHead(nn.Module):
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.in_shift) * self.in_scale
 
+    def mos_input_mask(self) -> torch.Tensor:
+        """[in_dim] 1 for the inputs the MOS path reads, 0 for the others."""
+        n = self.in_shift.shape[0]
+        return (torch.arange(n, device=self.in_shift.device) < self.mos_reads).to(self.in_scale.dtype)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (what t-SNE plots)."""
-        return self.act2(self.fc2(self.act1(self.fc1(self.standardise(x)))))
+        z = self.standardise(x)
+        if self.mos_reads < z.shape[1]:
+            z = z * self.mos_input_mask()
+        return self.act2(self.fc2(self.act1(self.fc1(z))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.score_and_raw(x)[0]
@@ -107,4 +125,4 @@ class IQAHead(nn.Module):
         return {"name": self.head_name, "in_dim": self.fc1.in_features, "hidden": self.fc1.out_features,
                 "candidates": list(getattr(self.act1, "candidates", ()) or getattr(self.act2, "candidates", ())),
                 "hard": all(bool(m.hard) for m in self.select_layers()) if self.select_layers() else None,
-                "attributes": self.attributes is not None}
+                "attributes": self.attributes is not None, "mos_reads": self.mos_reads}
