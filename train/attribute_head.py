@@ -37,16 +37,16 @@ class AttributeBranch(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 128, dead_zone: float = DEAD_ZONE,
                  own_dead_zones: dict[str, float] | None = None) -> None:
         super().__init__()
-        self.dead_zone = float(dead_zone)
         # An attribute may have a dead zone of its own (attribute name -> zone). broken is a
         # probability, not a level: below 0.5 its own classifier says "not broken", and with the
         # common dead zone (0.25) it cost two thirds of a CLIVE test fold's authentic photos a few
         # MOS points each, at random; the colour cast fired on a quarter of them, mostly colourful
         # photos people liked (docs/benchmarks.md, "What the penalty costs authentic photos").
-        unknown = set(own_dead_zones or {}) - set(ATTRIBUTE_NAMES)
+        own = own_dead_zones or {}
+        unknown = set(own) - set(ATTRIBUTE_NAMES)
         if unknown:
             raise ValueError(f"no attribute named {sorted(unknown)}; the attributes are {list(ATTRIBUTE_NAMES)}")
-        self.zones = tuple(float((own_dead_zones or {}).get(name, dead_zone)) for name in ATTRIBUTE_NAMES)
+        self.zones = tuple(float(own.get(name, dead_zone)) for name in ATTRIBUTE_NAMES)  # one per attribute
         self.fc1 = nn.Linear(in_dim, hidden)
         self.act = nn.PReLU(hidden)
         self.fc2 = nn.Linear(hidden, len(ATTRIBUTE_NAMES))
